@@ -1,0 +1,1 @@
+"""The tillbox box daemon: configuration, composition root, APIs, status page and CLI."""

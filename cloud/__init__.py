@@ -1,0 +1,1 @@
+"""The reference cloud side: ingest, fleet CA and provisioning, HQ reporting."""

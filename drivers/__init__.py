@@ -1,0 +1,1 @@
+"""Device protocols, real drivers, wire-level simulators and discovery (no fiscal logic)."""

@@ -1,0 +1,5 @@
+"""``python -m fiscal``: the journal's command line."""
+
+from fiscal.cli import main
+
+main()

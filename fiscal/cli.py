@@ -1,0 +1,58 @@
+"""Command line of the journal: ``verify``, ``verify-archive``, ``demo-data`` (also mounted
+under ``tillbox``; runnable as ``python -m fiscal``)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fiscal.paths import default_data_dir
+
+app = typer.Typer(help="tillbox certified journal tools.", no_args_is_help=True,
+                  add_completion=False)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Journal data directory.")]
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+@app.command()
+def verify(data_dir: DataDir = None, json_output: Json = False,
+           workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None) -> None:
+    """Verify every chain, signature, sequence and total of a journal; exit 0 only if clean."""
+    from fiscal.verify.cli import run_verify
+
+    raise typer.Exit(run_verify(data_dir or default_data_dir(), json_output, workers))
+
+
+@app.command("verify-archive")
+def verify_archive(path: Path, json_output: Json = False) -> None:
+    """Verify a period archive offline; exit 0 only if clean."""
+    from fiscal.archive_check import run_verify_archive
+
+    raise typer.Exit(run_verify_archive(path, json_output))
+
+
+@app.command("demo-data")
+def demo_data(
+    data_dir: DataDir = None,
+    days: Annotated[int, typer.Option(min=1, help="Business days of history.")] = 30,
+    sales_per_day: Annotated[int, typer.Option(min=0, help="Sales per day.")] = 40,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
+) -> None:
+    """Fill a journal with a realistic signed history for demos, tests and benchmarks."""
+    from fiscal.demo import generate
+
+    first = dt.date.fromisoformat(start) if start else None
+    summary = asyncio.run(generate(data_dir or default_data_dir(), days=days,
+                                   sales_per_day=sales_per_day, seed=seed, start=first))
+    typer.echo(summary)
+
+
+def main() -> None:
+    """Entry point of ``python -m fiscal``."""
+    app()

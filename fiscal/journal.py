@@ -1,0 +1,358 @@
+"""The certified journal of one register: the async service every other part calls.
+
+It owns the one writer: under a lock it validates a request (with what the store knows), builds
+the record with the pure builders, chains and signs it (``fiscal.chain.append``) and commits it
+with its head in one durable transaction, then returns the stored entry. An idempotency key
+makes any operation safe to retry: the retry returns the entry stored the first time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fiscal import jet, keys
+from fiscal.chain import ChainHead, ChainState, Entry, append, utc_text
+from fiscal.closing import business_date, day_end
+from fiscal.documents import build_copy, build_invoice, build_return, build_sale
+from fiscal.errors import InvalidInput, KeyFileError, NotFound
+from fiscal.money import check_amount, check_text
+from fiscal.records import AnyRecord, CashMovement, Event, OriginalRef
+from fiscal.requests import (
+    CashMovementRequest, EventRequest, InvoiceRequest, ReturnRequest, SaleRequest,
+)
+from fiscal.settings import JournalSettings
+from fiscal.store import DuplicateKey, Row, Store, decode
+
+Clock = Callable[[], dt.datetime]
+DB_FILE = "journal.sqlite3"
+KEY_DIR = "keys"
+SYSTEM = "system"
+
+
+def utc_now() -> dt.datetime:
+    """The wall clock, timezone-aware."""
+    return dt.datetime.now(dt.UTC)
+
+
+def _ref(entry: Entry) -> OriginalRef:
+    return OriginalRef(seq=entry.seq, chain=entry.chain, chain_seq=entry.chain_seq,
+                       register_id=entry.register_id)
+
+
+class Pending:
+    """A record waiting to be committed, with its index columns."""
+
+    __slots__ = ("business_date", "record", "ref_seq")
+
+    def __init__(self, record: AnyRecord, business_date: str | None = None,
+                 ref_seq: int | None = None) -> None:
+        self.record = record
+        self.business_date = business_date
+        self.ref_seq = ref_seq
+
+
+class Journal:
+    """One register's journal; open with ``await Journal.open(data_dir, settings)``."""
+
+    def __init__(self, store: Store, key: keys.BoxKey, settings: JournalSettings,
+                 clock: Clock, state: ChainState, data_dir: Path) -> None:
+        self.store = store
+        self.settings = settings
+        self.data_dir = data_dir
+        self._key = key
+        self._clock = clock
+        self._state = state
+        self._lock = asyncio.Lock()
+        self._reader = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True,
+                                       check_same_thread=False)
+        self.periods: Any = None  # set by fiscal.periods.attach (closure bookkeeping)
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, data_dir: Path, settings: JournalSettings | None = None,
+                   clock: Clock = utc_now) -> Journal:
+        """Open the journal in ``data_dir``; create the key and initialise it on first use."""
+        from fiscal.periods import Periods  # local: periods imports this module
+
+        from fiscal.rotation import finish_pending_rotation
+
+        settings = settings or JournalSettings()
+        store = await Store.open(data_dir / DB_FILE)
+        expected = await store.current_key_id()
+        if expected is not None:
+            finish_pending_rotation(data_dir / KEY_DIR, expected)
+        key = _load_or_create_key(data_dir / KEY_DIR, settings.register_id, clock())
+        if expected is not None and key.key_id != expected:
+            await store.close()
+            raise KeyFileError(f"the box key {key.key_id} is not the journal's key {expected}")
+        state = await store.load_state(settings.store_id, settings.register_id,
+                                       settings.timezone)
+        journal = cls(store, key, settings, clock, state, data_dir)
+        if state.seq == 0:
+            await journal._initialise()
+        journal.periods = await Periods.load(journal)
+        return journal
+
+    async def close(self) -> None:
+        """Close the store."""
+        self._reader.close()
+        await self.store.close()
+
+    async def __aenter__(self) -> Journal:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def _initialise(self) -> None:
+        epoch = uuid.uuid4().hex
+        await self.store.set_meta("epoch", epoch)
+        details = {"key_id": self._key.key_id, "certificate_pem": self._key.certificate_pem(),
+                   "store_id": self.settings.store_id, "register_id": self.settings.register_id,
+                   "software": f"{self.settings.software_name} {self.settings.software_version}",
+                   "epoch": epoch, "timezone": self.settings.timezone}
+        event = Event(code=jet.INITIALISATION, operator=SYSTEM,
+                      description=jet.label(jet.INITIALISATION), details=details)
+        await self.commit([Pending(event)], None)
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ChainState:
+        """The chain state after the last committed entry."""
+        return self._state
+
+    @property
+    def key(self) -> keys.BoxKey:
+        """The box key currently signing."""
+        return self._key
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        """The writer lock (held by every operation that reads then appends)."""
+        return self._lock
+
+    def now(self) -> dt.datetime:
+        """The journal's clock."""
+        return self._clock()
+
+    def business_date(self, moment: dt.datetime) -> dt.date:
+        """The business date of an instant under the store's closure policy."""
+        policy = self.settings.closure
+        return business_date(moment, self.settings.timezone, policy.day_starts_at_hour)
+
+    def day_end(self, day: dt.date) -> dt.datetime:
+        """The instant a business date ends."""
+        return day_end(day, self.settings.timezone, self.settings.closure.day_starts_at_hour)
+
+    def heads(self) -> Mapping[str, ChainHead]:
+        """The signed head of each chain."""
+        return self._state.heads
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def replay(self, operation: str, key: str | None) -> Entry | None:
+        """Return the entry an earlier call with this idempotency key stored, if any."""
+        if key is None:
+            return None
+        row = self._reader.execute("SELECT body FROM entries WHERE idem_key = ?",
+                                   (f"{operation}:{key}",)).fetchone()
+        return None if row is None else decode(row[0])
+
+    async def commit(self, pending: Sequence[Pending], idem: str | None,
+                     now: dt.datetime | None = None) -> list[Entry]:
+        """Chain, sign and durably store records (caller holds the lock when it read first)."""
+        now = now or self._clock()
+        items = list(pending)
+        last = self._state.last_at_utc
+        if last is not None and utc_text(now) < last:
+            details = {"previous_utc": last, "now_utc": utc_text(now)}
+            items.insert(0, Pending(Event(code=jet.CLOCK_BACKWARDS, operator=SYSTEM,
+                                          description=jet.label(jet.CLOCK_BACKWARDS),
+                                          details=details)))
+        state, rows = self._state, []
+        for index, item in enumerate(items):
+            state, entry, head = append(state, item.record, self._key, now)
+            key = idem if index == len(items) - 1 else None
+            rows.append(Row(entry, head, item.business_date, item.ref_seq, key))
+        await self.store.insert(rows)
+        self._state = state
+        return [row.entry for row in rows]
+
+    async def _write(self, operation: str, key: str | None, pending: list[Pending],
+                     now: dt.datetime) -> Entry:
+        idem = None if key is None else f"{operation}:{key}"
+        try:
+            entries = await self.commit(pending, idem, now)
+        except DuplicateKey:
+            found = self.replay(operation, key)
+            assert found is not None
+            return found
+        return entries[-1]
+
+    async def _original(self, seq: int, field: str) -> Entry:
+        entry = await self.store.get(seq)
+        if entry is None:
+            raise NotFound(f"no journal entry with seq {seq}", field=field)
+        return entry
+
+    async def _dated(self, now: dt.datetime) -> dt.date:
+        day = self.business_date(now)
+        await self.periods.ensure_open(day, now)
+        return day
+
+    async def sell(self, request: SaleRequest, *, idempotency_key: str | None = None) -> Entry:
+        """Finalize a sale (or a training sale): validate, total, sign, store."""
+        async with self._lock:
+            if (found := self.replay("sale", idempotency_key)) is not None:
+                return found
+            now = self._clock()
+            day = self.business_date(now) if request.training else await self._dated(now)
+            record = build_sale(request, self.settings, day)
+            entry = await self._write("sale", idempotency_key,
+                                      [Pending(record, day.isoformat())], now)
+        if not request.training:
+            self.periods.note_activity(day)
+        return entry
+
+    async def refund(self, request: ReturnRequest, *,
+                     idempotency_key: str | None = None) -> Entry:
+        """Record a return against an original sale of this journal."""
+        async with self._lock:
+            if (found := self.replay("return", idempotency_key)) is not None:
+                return found
+            now = self._clock()
+            original = await self._original(request.original_seq, "original_seq")
+            prior = [e.record for e in await self.store.referencing(original.seq)
+                     if e.record["type"] == "return"]
+            day = await self._dated(now)
+            record = build_return(request, original.record, _ref(original), prior,
+                                  self.settings, day)
+            entry = await self._write("return", idempotency_key,
+                                      [Pending(record, day.isoformat(), original.seq)], now)
+        self.periods.note_activity(day)
+        return entry
+
+    async def invoice(self, request: InvoiceRequest, *,
+                      idempotency_key: str | None = None) -> Entry:
+        """Issue an invoice for a sale, or a credit note for a return."""
+        async with self._lock:
+            if (found := self.replay("invoice", idempotency_key)) is not None:
+                return found
+            now = self._clock()
+            source = await self._original(request.source_seq, "source_seq")
+            if any(e.record["type"] in ("invoice", "credit_note")
+                   for e in await self.store.referencing(source.seq)):
+                raise InvalidInput("an invoice was already issued for this ticket",
+                                   code="already_invoiced", field="source_seq")
+            original_invoice = await self._invoice_of_original(source)
+            record = build_invoice(request, source.record, _ref(source), original_invoice,
+                                   self.business_date(now))
+            return await self._write("invoice", idempotency_key,
+                                     [Pending(record, None, source.seq)], now)
+
+    async def _invoice_of_original(self, source: Entry) -> OriginalRef | None:
+        original = source.record.get("original")
+        if not original:
+            return None
+        for entry in await self.store.referencing(int(original["seq"])):
+            if entry.record["type"] == "invoice":
+                return _ref(entry)
+        return None
+
+    async def copy(self, original_seq: int, operator: str, *, reason: str | None = None,
+                   idempotency_key: str | None = None) -> Entry:
+        """Record a reprint (DUPLICATA) of a ticket or invoice; numbers copies 1, 2, …."""
+        async with self._lock:
+            if (found := self.replay("copy", idempotency_key)) is not None:
+                return found
+            original = await self._original(original_seq, "original_seq")
+            copies = sum(e.record["type"] == "copy"
+                         for e in await self.store.referencing(original.seq))
+            record = build_copy(original.record, _ref(original), copies, operator, reason)
+            return await self._write("copy", idempotency_key,
+                                     [Pending(record, None, original.seq)], self._clock())
+
+    async def cash_movement(self, request: CashMovementRequest, *,
+                            idempotency_key: str | None = None) -> Entry:
+        """Journal a float, cash in, cash out or safe drop (not a sale)."""
+        check_text(request.operator, "operator", max_length=64)
+        check_amount(request.amount, "amount")
+        if request.amount == 0:
+            raise InvalidInput("amount must be positive", code="amount_not_positive",
+                               field="amount")
+        if request.tender not in self.settings.tenders:
+            raise InvalidInput(f"unknown tender {request.tender!r}", code="unknown_tender",
+                               field="tender")
+        if request.reason is not None:
+            check_text(request.reason, "reason")
+        async with self._lock:
+            if (found := self.replay("cash", idempotency_key)) is not None:
+                return found
+            now = self._clock()
+            day = await self._dated(now)
+            record = CashMovement(kind=request.kind, operator=request.operator,
+                                  tender=request.tender, amount=request.amount,
+                                  reason=request.reason, business_date=day.isoformat())
+            entry = await self._write("cash", idempotency_key,
+                                      [Pending(record, day.isoformat())], now)
+        self.periods.note_activity(day)
+        return entry
+
+    async def record_event(self, request: EventRequest, *,
+                           idempotency_key: str | None = None) -> Entry:
+        """Journal a technical event of the code table (codes the journal owns are refused)."""
+        table = jet.code_table()
+        if request.code not in table or table[request.code].chained:
+            raise InvalidInput(f"event code {request.code} cannot be recorded",
+                               code="unknown_event_code", field="code")
+        check_text(request.operator, "operator", max_length=64)
+        description = request.description or table[request.code].label
+        check_text(description, "description")
+        record = Event(code=request.code, operator=request.operator, description=description,
+                       details=dict(request.details))
+        async with self._lock:
+            if (found := self.replay("event", idempotency_key)) is not None:
+                return found
+            return await self._write("event", idempotency_key, [Pending(record)], self._clock())
+
+    async def rotate_key(self, operator: str) -> Entry:
+        """Replace the box key; the rotation event, signed by the old key, links the new one."""
+        from fiscal.rotation import rotate  # local: rotation imports this module
+
+        return await rotate(self, operator)
+
+    def use_key(self, key: keys.BoxKey) -> None:
+        """Sign with ``key`` from now on (called by key rotation after its event commits)."""
+        self._key = key
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def get(self, seq: int) -> Entry | None:
+        """Return the entry with global sequence ``seq``."""
+        return await self.store.get(seq)
+
+    def entries(self, from_seq: int = 1, to_seq: int | None = None) -> AsyncIterator[Entry]:
+        """Iterate over entries in global order."""
+        return self.store.iterate(from_seq, to_seq)
+
+    async def epoch(self) -> str:
+        """The journal's epoch id (changes only when a journal is re-initialised)."""
+        return await self.store.get_meta("epoch") or ""
+
+
+def _load_or_create_key(directory: Path, register_id: str, now: dt.datetime) -> keys.BoxKey:
+    if (directory / keys.KEY_FILE).exists():
+        return keys.load(directory)
+    if any(directory.glob("*.pem")) if directory.exists() else False:
+        raise KeyFileError(f"{directory} holds key material but no {keys.KEY_FILE}")
+    key = keys.generate(register_id, now)
+    keys.save(key, directory)
+    return key

@@ -34,6 +34,8 @@ def _check(value: Any, path: str) -> None:
                 raise NotCanonicalisable(f"non-ASCII or non-string key at {path}")
             _check(item, f"{path}.{key}")
         return
+    if isinstance(value, orjson.Fragment):
+        return
     if isinstance(value, list | tuple):
         for index, item in enumerate(value):
             _check(item, f"{path}[{index}]")
@@ -41,9 +43,20 @@ def _check(value: Any, path: str) -> None:
     raise NotCanonicalisable(f"{type(value).__name__} at {path} is not allowed in the journal")
 
 
-def canonical_json(value: Any) -> bytes:
-    """Return the RFC 8785 canonical JSON bytes of ``value`` (journal domain only)."""
+def check_domain(value: Any) -> None:
+    """Raise ``NotCanonicalisable`` unless ``value`` is in the journal's JSON domain."""
     _check(value, "$")
+
+
+def canonical_json(value: Any, *, checked: bool = False) -> bytes:
+    """Return the RFC 8785 canonical JSON bytes of ``value`` (journal domain only).
+
+    ``checked=True`` skips the domain walk for values already known to be in the domain
+    (records are strict models; free-form event details are checked when the event is built).
+    ``orjson.Fragment`` values embed bytes that are already canonical.
+    """
+    if not checked:
+        _check(value, "$")
     try:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError as error:

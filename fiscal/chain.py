@@ -15,11 +15,18 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from fiscal.canonical import canonical_json, sha256_hex
 from fiscal.keys import Signer
 from fiscal.records import AnyRecord
 from fiscal.signed_data import (
-    ALGORITHM, FORMAT_VERSION, data_to_sign, head_data, sealed_content, signature_extract,
+    ALGORITHM,
+    FORMAT_VERSION,
+    data_to_sign,
+    head_data,
+    sealed_content,
+    signature_extract,
 )
 
 CHAINS: tuple[str, ...] = (
@@ -82,6 +89,8 @@ class Entry:
     register_id: str
     store_id: str
     record: Mapping[str, Any]
+    record_json: orjson.Fragment | None = field(default=None, compare=False, repr=False)
+    """The record's canonical bytes when already computed (saves a second serialisation)."""
 
     def to_json(self) -> dict[str, Any]:
         """Return the envelope as a JSON object."""
@@ -96,7 +105,11 @@ class Entry:
 
     def body(self) -> bytes:
         """Return the canonical JSON bytes of the envelope (the stored form)."""
-        return canonical_json(self.to_json())
+        data = self.to_json()
+        if self.record_json is not None:
+            data["record"] = self.record_json
+            return canonical_json(data, checked=True)
+        return canonical_json(data)
 
     @property
     def extract(self) -> str:
@@ -105,8 +118,9 @@ class Entry:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Entry:
-        """Rebuild an entry from its JSON object (raises ``KeyError``/``TypeError`` if malformed)."""
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+        """Rebuild an entry from its JSON object (``KeyError``/``TypeError`` if malformed)."""
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__
+                      if name != "record_json"})
 
 
 def utc_text(moment: dt.datetime) -> str:
@@ -141,13 +155,15 @@ def append(
         "at_local": local_text(now, state.timezone), "register_id": state.register_id,
         "store_id": state.store_id, "record": payload,
     }
-    content_hash = sha256_hex(canonical_json(sealed_content(fields)))
+    fields["record"] = orjson.Fragment(canonical_json(payload, checked=True))
+    content_hash = sha256_hex(canonical_json(sealed_content(fields), checked=True))
     signed = data_to_sign(chain, payload, local_time=compact_local(fields["at_local"]),
                           register_id=state.register_id, chain_seq=chain_seq,
                           prev_sig=prev_sig, content_hash=content_hash)
     sig = signer.sign(signed.encode("utf-8"))
     entry = Entry(chain_seq=chain_seq, first=chain_seq == 1, prev_sig=prev_sig,
-                  data_to_sign=signed, content_hash=content_hash, sig=sig, **fields)
+                  data_to_sign=signed, content_hash=content_hash, sig=sig,
+                  record_json=fields.pop("record"), **fields, record=payload)
     head_sig = signer.sign(
         head_data(state.register_id, chain, chain_seq, entry.seq, sig).encode("utf-8"))
     head = ChainHead(chain=chain, chain_seq=chain_seq, seq=entry.seq, sig=sig, head_sig=head_sig)

@@ -1,5 +1,7 @@
-"""Command line of the journal: ``verify``, ``verify-archive``, ``demo-data`` (also mounted
-under ``tillbox``; runnable as ``python -m fiscal``)."""
+"""Command line of the journal: ``verify``, ``verify-archive``, ``demo-data``.
+
+Also mounted under ``tillbox``; runnable as ``python -m fiscal``.
+"""
 
 from __future__ import annotations
 

@@ -24,7 +24,11 @@ from fiscal.errors import InvalidInput, KeyFileError, NotFound
 from fiscal.money import check_amount, check_text
 from fiscal.records import AnyRecord, CashMovement, Event, OriginalRef
 from fiscal.requests import (
-    CashMovementRequest, EventRequest, InvoiceRequest, ReturnRequest, SaleRequest,
+    CashMovementRequest,
+    EventRequest,
+    InvoiceRequest,
+    ReturnRequest,
+    SaleRequest,
 )
 from fiscal.settings import JournalSettings
 from fiscal.store import DuplicateKey, Row, Store, decode
@@ -80,7 +84,6 @@ class Journal:
                    clock: Clock = utc_now) -> Journal:
         """Open the journal in ``data_dir``; create the key and initialise it on first use."""
         from fiscal.periods import Periods  # local: periods imports this module
-
         from fiscal.rotation import finish_pending_rotation
 
         settings = settings or JournalSettings()

@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -21,7 +21,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature, encode_dss_signature,
+    decode_dss_signature,
+    encode_dss_signature,
 )
 from cryptography.x509.oid import NameOID
 
@@ -84,11 +85,11 @@ class BoxKey:
 
     private_key: ec.EllipticCurvePrivateKey
     certificate: x509.Certificate
+    key_id: str = field(init=False)
+    """The id of this key's public half (computed once)."""
 
-    @property
-    def key_id(self) -> str:
-        """The id of this key's public half."""
-        return public_key_id(self.private_key.public_key())
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key_id", public_key_id(self.private_key.public_key()))
 
     def sign(self, data: bytes) -> str:
         """Sign ``data``: RFC 6979 ECDSA P-256 SHA-256, raw r‖s, base64url."""

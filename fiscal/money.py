@@ -77,6 +77,8 @@ def check_text(value: str, field: str, *, max_length: int = 200, required: bool 
     if len(value) > max_length:
         raise InvalidInput(f"text longer than {max_length} characters", code="text_too_long",
                            field=field)
+    if value.isprintable():
+        return value
     for char in value:
         if unicodedata.category(char) in ("Cc", "Cs", "Co", "Cn", "Zl", "Zp"):
             raise InvalidInput(f"control character U+{ord(char):04X} in text",

@@ -12,8 +12,15 @@ from dataclasses import dataclass
 
 from fiscal.errors import InvalidInput
 from fiscal.money import (
-    MAX_QUANTITY_MILLI, allocate, check_amount, check_rate, check_text, line_gross, percent_of,
-    vat_from_excl, vat_from_incl,
+    MAX_QUANTITY_MILLI,
+    allocate,
+    check_amount,
+    check_rate,
+    check_text,
+    line_gross,
+    percent_of,
+    vat_from_excl,
+    vat_from_incl,
 )
 from fiscal.records import Payment, TicketLine, VatTotal
 from fiscal.requests import Discount, LineRequest, PaymentRequest
@@ -75,6 +82,8 @@ def price_line(line: LineRequest, index: int, settings: JournalSettings) -> Tick
 
 def apply_ticket_discount(lines: Sequence[TicketLine], amount: int) -> tuple[TicketLine, ...]:
     """Spread a ticket discount over the lines in proportion to their net amounts."""
+    if amount == 0:
+        return tuple(lines)
     shares = allocate(amount, [line.net for line in lines])
     return tuple(
         line.model_copy(update={"ticket_discount": share, "net": line.net - share})

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from fiscal.canonical import NotCanonicalisable, check_domain
 
 RecordType = Literal[
     "sale", "return", "invoice", "credit_note", "copy", "day_closure", "month_closure",
@@ -187,6 +189,16 @@ class Event(Frozen):
     operator: str
     description: str
     details: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("details")
+    @classmethod
+    def _journal_domain(cls, details: dict[str, Any]) -> dict[str, Any]:
+        """Free-form details must serialise canonically: no floats, ASCII keys."""
+        try:
+            check_domain(details)
+        except NotCanonicalisable as error:
+            raise ValueError(str(error)) from error
+        return details
 
 
 class CashMovement(Frozen):

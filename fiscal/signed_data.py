@@ -41,8 +41,11 @@ def compact_date(iso_date: str) -> str:
 
 
 def sealed_content(entry_fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Return what the content hash covers: the record and every envelope field not in the
-    data-to-sign itself (so that no stored field is left unsigned)."""
+    """Return what the content hash covers.
+
+    That is the record and every envelope field not in the data-to-sign itself, so that no
+    stored field is left unsigned.
+    """
     keys = ("alg", "at_local", "at_utc", "chain", "format_version", "key_id", "record",
             "register_id", "seq", "store_id")
     return {key: entry_fields[key] for key in keys}

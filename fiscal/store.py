@@ -238,5 +238,5 @@ class Store:
 
 async def tickets_on(store: Store, day: str) -> list[Entry]:
     """Return the ``ticket`` chain entries (sales and returns) of a business date."""
-    return await store._select(  # noqa: SLF001 (module-level helper of the same module)
+    return await store._select(
         "chain = 'ticket' AND business_date = ? ORDER BY seq", (day,))

@@ -1,0 +1,129 @@
+"""The composition root: everything the box runs, built from validated settings.
+
+``compose(settings)`` is an async context manager. It opens the journal (creating the box key and
+the initialisation event on first start), checks the chain heads, sets up the devices, the
+health board and the HTTP application, and closes the journal on exit. It alone chooses real or
+simulated devices (only simulated ones exist yet); tests get a complete box from it, with the
+settings and clock they choose, and inject nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+
+from agent.http.app import AppServices, VerificationOutcome, Verifier, create_app
+from agent.observability import (
+    INTEGRITY_FAILURE,
+    DeviceStatus,
+    Health,
+    check_heads,
+    write_event,
+)
+from agent.settings import DevicesSettings, Settings, software_version
+from fiscal.journal import Clock, Journal, utc_now
+
+DEVICE_KINDS: tuple[str, ...] = ("printer", "drawer", "display", "scale", "scanner")
+
+
+class Box:
+    """The running box's parts, as built by ``compose``."""
+
+    def __init__(self, settings: Settings, journal: Journal, health: Health,
+                 services: AppServices, app: FastAPI) -> None:
+        self.settings = settings
+        self.journal = journal
+        self.health = health
+        self.services = services
+        self.app = app
+
+
+def device_states(devices: DevicesSettings) -> list[DeviceStatus]:
+    """The initial state of each configured peripheral (drivers are not connected yet)."""
+    states = []
+    for kind in DEVICE_KINDS:
+        driver = getattr(devices, kind)
+        reason = "not_connected" if driver == "simulated" else "not_configured"
+        states.append(DeviceStatus(kind=kind, driver=driver, state="unavailable", reason=reason))
+    return states
+
+
+def pairing_code() -> str:
+    """A fresh 6-digit code to pair a frontend (shown on the status page)."""
+    return f"{secrets.randbelow(1_000_000):06d}"
+
+
+def load_verifier() -> Verifier | None:
+    """The full journal verifier ``fiscal.verify.verify_data_dir``, if this build has it."""
+    try:
+        module = importlib.import_module("fiscal.verify")
+    except ImportError:
+        return None
+    function = getattr(module, "verify_data_dir", None)
+    if function is None:
+        return None
+
+    async def verify(data_dir: Path) -> VerificationOutcome:
+        if inspect.iscoroutinefunction(function):
+            report = await function(data_dir)
+        else:
+            report = await asyncio.to_thread(function, data_dir)
+        findings = [_as_json(finding) for finding in getattr(report, "findings", report)]
+        return not findings, findings
+
+    return verify
+
+
+def _as_json(finding: object) -> dict[str, Any]:
+    to_json = getattr(finding, "to_json", None)
+    if to_json is not None:
+        return dict(to_json())
+    if is_dataclass(finding) and not isinstance(finding, type):
+        return {key: _plain(value) for key, value in asdict(finding).items()}
+    return {"message": str(finding)}
+
+
+def _plain(value: object) -> object:
+    return value if isinstance(value, str | int | bool | type(None)) else str(value)
+
+
+async def check_journal_heads(journal: Journal, health: Health) -> None:
+    """Check the chain heads; on findings raise alarms and journal the integrity event (90)."""
+    log = structlog.get_logger(__name__)
+    findings = await check_heads(journal)
+    health.heads_checked_at = health.now_text()
+    for finding in findings:
+        health.raise_alarm(finding.code, finding.message, finding.chain)
+        log.error("chain_head_check_failed", code=finding.code, chain=finding.chain,
+                  detail=finding.message)
+    if findings:
+        await write_event(journal, health, INTEGRITY_FAILURE,
+                          {"scope": "heads", "findings": [f._asdict() for f in findings]})
+
+
+@asynccontextmanager
+async def compose(settings: Settings, *, clock: Clock = utc_now,
+                  verifier: Verifier | None = None) -> AsyncIterator[Box]:
+    """Build the box from ``settings``; close what it opened on exit."""
+    version = software_version()
+    journal = await Journal.open(settings.data_dir, settings.journal.to_fiscal(version), clock)
+    try:
+        health = Health(device_states(settings.devices), clock)
+        await check_journal_heads(journal, health)
+        services = AppServices(settings=settings, journal=journal, health=health,
+                               version=version, pairing_code=pairing_code(),
+                               started_at=health.now_text(),
+                               verifier=verifier or load_verifier())
+        yield Box(settings, journal, health, services, create_app(services))
+    finally:
+        await journal.close()

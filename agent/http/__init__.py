@@ -1,0 +1,5 @@
+"""The box's local HTTP API and status page; ``create_app`` builds it from the box's services."""
+
+from agent.http.app import AppServices, create_app
+
+__all__ = ["AppServices", "create_app"]

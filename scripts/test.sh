@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# Install the test dependencies into .venv and run lint, types, layering and the whole suite.
+# Install the test dependencies into .venv, then lint, type-check, check layering and run the
+# whole test suite (extra arguments go to pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m venv .venv
-.venv/bin/pip install --quiet --upgrade pip
-.venv/bin/pip install --quiet -e '.[test]'
+bash scripts/bootstrap.sh test
 .venv/bin/ruff check .
 .venv/bin/mypy
 .venv/bin/lint-imports

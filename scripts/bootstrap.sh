@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Make sure Python's venv works (Debian ships it separately) and build .venv with the given extras.
+# Usage: scripts/bootstrap.sh [EXTRAS]   e.g. scripts/bootstrap.sh test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq python3-venv
+fi
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install --quiet --upgrade pip
+if [ -n "${1:-}" ]; then
+  .venv/bin/pip install --quiet -e ".[$1]"
+else
+  .venv/bin/pip install --quiet -e .
+fi

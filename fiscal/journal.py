@@ -165,9 +165,11 @@ class Journal:
         """Return the entry an earlier call with this idempotency key stored, if any."""
         if key is None:
             return None
-        row = self._reader.execute("SELECT body FROM entries WHERE idem_key = ?",
-                                   (f"{operation}:{key}",)).fetchone()
-        return None if row is None else decode(row[0])
+        # fetchall() finalises the statement: an open one would hold a read snapshot and keep
+        # WAL checkpoints from resetting the log, slowing every later commit.
+        rows = self._reader.execute("SELECT body FROM entries WHERE idem_key = ?",
+                                    (f"{operation}:{key}",)).fetchall()
+        return decode(rows[0][0]) if rows else None
 
     async def commit(self, pending: Sequence[Pending], idem: str | None,
                      now: dt.datetime | None = None) -> list[Entry]:
@@ -206,10 +208,9 @@ class Journal:
             raise NotFound(f"no journal entry with seq {seq}", field=field)
         return entry
 
-    async def _dated(self, now: dt.datetime) -> dt.date:
-        day = self.business_date(now)
+    async def _check_period(self, day: dt.date, now: dt.datetime) -> None:
+        """Apply the closure policy to a record already validated (may auto-close a day)."""
         await self.periods.ensure_open(day, now)
-        return day
 
     async def sell(self, request: SaleRequest, *, idempotency_key: str | None = None) -> Entry:
         """Finalize a sale (or a training sale): validate, total, sign, store."""
@@ -217,8 +218,10 @@ class Journal:
             if (found := self.replay("sale", idempotency_key)) is not None:
                 return found
             now = self._clock()
-            day = self.business_date(now) if request.training else await self._dated(now)
+            day = self.business_date(now)
             record = build_sale(request, self.settings, day)
+            if not request.training:
+                await self._check_period(day, now)
             entry = await self._write("sale", idempotency_key,
                                       [Pending(record, day.isoformat())], now)
         if not request.training:
@@ -235,9 +238,10 @@ class Journal:
             original = await self._original(request.original_seq, "original_seq")
             prior = [e.record for e in await self.store.referencing(original.seq)
                      if e.record["type"] == "return"]
-            day = await self._dated(now)
+            day = self.business_date(now)
             record = build_return(request, original.record, _ref(original), prior,
                                   self.settings, day)
+            await self._check_period(day, now)
             entry = await self._write("return", idempotency_key,
                                       [Pending(record, day.isoformat(), original.seq)], now)
         self.periods.note_activity(day)
@@ -300,10 +304,11 @@ class Journal:
             if (found := self.replay("cash", idempotency_key)) is not None:
                 return found
             now = self._clock()
-            day = await self._dated(now)
+            day = self.business_date(now)
             record = CashMovement(kind=request.kind, operator=request.operator,
                                   tender=request.tender, amount=request.amount,
                                   reason=request.reason, business_date=day.isoformat())
+            await self._check_period(day, now)
             entry = await self._write("cash", idempotency_key,
                                       [Pending(record, day.isoformat())], now)
         self.periods.note_activity(day)

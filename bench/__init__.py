@@ -1,0 +1,1 @@
+"""Benchmarks of tillbox (run each module as a script; see README.md)."""

@@ -138,7 +138,10 @@ def from_private_pem(pem: bytes, common_name: str, now: dt.datetime) -> BoxKey:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as error:
+        raise KeyFileError(f"{path} exists already; a box key is never overwritten") from error
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
         handle.flush()

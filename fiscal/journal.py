@@ -14,7 +14,7 @@ import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fiscal import jet, keys
 from fiscal.chain import ChainHead, ChainState, Entry, append, utc_text
@@ -32,6 +32,9 @@ from fiscal.requests import (
 )
 from fiscal.settings import JournalSettings
 from fiscal.store import DuplicateKey, Row, Store, decode
+
+if TYPE_CHECKING:
+    from fiscal.periods import Periods
 
 Clock = Callable[[], dt.datetime]
 DB_FILE = "journal.sqlite3"
@@ -75,7 +78,7 @@ class Journal:
         self._lock = asyncio.Lock()
         self._reader = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True,
                                        check_same_thread=False)
-        self.periods: Any = None  # set by fiscal.periods.attach (closure bookkeeping)
+        self.periods: Periods  # closure bookkeeping, set by ``open``
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -83,17 +86,26 @@ class Journal:
     async def open(cls, data_dir: Path, settings: JournalSettings | None = None,
                    clock: Clock = utc_now) -> Journal:
         """Open the journal in ``data_dir``; create the key and initialise it on first use."""
+        settings = settings or JournalSettings()
+        store = await Store.open(data_dir / DB_FILE)
+        try:
+            return await cls._start(store, data_dir, settings, clock)
+        except BaseException:
+            await store.close()
+            raise
+
+    @classmethod
+    async def _start(cls, store: Store, data_dir: Path, settings: JournalSettings,
+                     clock: Clock) -> Journal:
         from fiscal.periods import Periods  # local: periods imports this module
         from fiscal.rotation import finish_pending_rotation
 
-        settings = settings or JournalSettings()
-        store = await Store.open(data_dir / DB_FILE)
         expected = await store.current_key_id()
-        if expected is not None:
-            finish_pending_rotation(data_dir / KEY_DIR, expected)
-        key = _load_or_create_key(data_dir / KEY_DIR, settings.register_id, clock())
+        key_dir = data_dir / KEY_DIR
+        if expected is not None and key_dir.exists():
+            finish_pending_rotation(key_dir, expected)
+        key = _load_or_create_key(key_dir, settings.register_id, clock(), expected is None)
         if expected is not None and key.key_id != expected:
-            await store.close()
             raise KeyFileError(f"the box key {key.key_id} is not the journal's key {expected}")
         state = await store.load_state(settings.store_id, settings.register_id,
                                        settings.timezone)
@@ -356,11 +368,27 @@ class Journal:
         return await self.store.get_meta("epoch") or ""
 
 
-def _load_or_create_key(directory: Path, register_id: str, now: dt.datetime) -> keys.BoxKey:
+def _load_or_create_key(directory: Path, register_id: str, now: dt.datetime,
+                        journal_empty: bool) -> keys.BoxKey:
+    """Load the box key; create it when the journal has none yet.
+
+    Key material left incomplete by a crash during the very first start (before anything was
+    signed) is discarded and made anew; once the journal names a key, it never is.
+    """
+    if directory.exists():
+        for leftover in directory.glob("*.tmp"):
+            leftover.unlink()
     if (directory / keys.KEY_FILE).exists():
-        return keys.load(directory)
-    if any(directory.glob("*.pem")) if directory.exists() else False:
+        try:
+            return keys.load(directory)
+        except KeyFileError as error:
+            if not (journal_empty and error.code == "key_incomplete"):
+                raise
+    elif directory.exists() and any(directory.glob("*.pem")) and not journal_empty:
         raise KeyFileError(f"{directory} holds key material but no {keys.KEY_FILE}")
+    if directory.exists():
+        for stale in directory.glob("*.pem"):
+            stale.unlink()
     key = keys.generate(register_id, now)
     keys.save(key, directory)
     return key

@@ -137,41 +137,70 @@ def from_private_pem(pem: bytes, common_name: str, now: dt.datetime) -> BoxKey:
     return BoxKey(key, self_signed(key, common_name, now))
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError as error:
-        raise KeyFileError(f"{path} exists already; a box key is never overwritten") from error
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Write ``data`` to a new file with ``mode`` and flush it to disk."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
 
 
+def fsync_directory(directory: Path) -> None:
+    """Make renames in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def save(key: BoxKey, directory: Path, *, suffix: str = "") -> None:
-    """Write the key (mode 0600) and its certificate; never overwrites an existing key."""
+    """Write the key (mode 0600) and its certificate; never overwrites an existing key.
+
+    Both go to temporary files first; the certificate is renamed into place, then the key, so
+    a key file that exists always has its certificate next to it.
+    """
     directory.mkdir(parents=True, exist_ok=True)
+    key_path = directory / f"box-key{suffix}.pem"
+    if key_path.exists():
+        raise KeyFileError(f"{key_path} exists already; a box key is never overwritten")
     pem = key.private_key.private_bytes(serialization.Encoding.PEM,
                                         serialization.PrivateFormat.PKCS8,
                                         serialization.NoEncryption())
-    _write_private(directory / f"box-key{suffix}.pem", pem)
     cert_path = directory / f"box-cert{suffix}.pem"
-    cert_path.write_text(key.certificate_pem())
+    _write_new(cert_path.with_suffix(".pem.tmp"), key.certificate_pem().encode("ascii"), 0o644)
+    _write_new(key_path.with_suffix(".pem.tmp"), pem, 0o600)
+    os.replace(cert_path.with_suffix(".pem.tmp"), cert_path)
+    os.replace(key_path.with_suffix(".pem.tmp"), key_path)
+    fsync_directory(directory)
 
 
 def load(directory: Path, *, suffix: str = "") -> BoxKey:
-    """Load the key and certificate; refuse a key file readable by others."""
+    """Load the key and its certificate.
+
+    Refuses a key file readable by others (``key_file``), and reports missing, malformed or
+    mismatched material as ``key_incomplete``.
+    """
     key_path = directory / f"box-key{suffix}.pem"
     try:
         mode = stat.S_IMODE(key_path.stat().st_mode)
-        if mode & 0o077:
-            raise KeyFileError(f"{key_path} is readable by others (mode {mode:o}); chmod 600")
+    except OSError as error:
+        raise KeyFileError(f"cannot read the box key: {error}", code="key_incomplete") from error
+    if mode & 0o077:
+        raise KeyFileError(f"{key_path} is readable by others (mode {mode:o}); chmod 600")
+    try:
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         cert = x509.load_pem_x509_certificate((directory / f"box-cert{suffix}.pem").read_bytes())
-    except OSError as error:
-        raise KeyFileError(f"cannot read the box key: {error}") from error
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
+    except (OSError, ValueError, TypeError) as error:
+        raise KeyFileError(f"cannot read the box key or certificate: {error}",
+                           code="key_incomplete") from error
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise KeyFileError("the box key must be an ECDSA P-256 private key")
+    if public_key_id(certificate_key(cert)) != public_key_id(key.public_key()):
+        raise KeyFileError("the certificate does not hold the box key's public key",
+                           code="key_incomplete")
     return BoxKey(key, cert)
 
 

@@ -47,9 +47,9 @@ class SaleRequest(Request):
     """A sale to finalize: lines, optional ticket discount, payments."""
 
     operator: str
-    lines: tuple[LineRequest, ...] = Field(min_length=1)
+    lines: tuple[LineRequest, ...] = Field(min_length=1, strict=False)
     discount: Discount | None = None
-    payments: tuple[PaymentRequest, ...]
+    payments: tuple[PaymentRequest, ...] = Field(strict=False)
     training: bool = False
     customer_ref: str | None = None
 
@@ -66,8 +66,8 @@ class ReturnRequest(Request):
 
     operator: str
     original_seq: int
-    lines: tuple[ReturnLineRequest, ...] = Field(min_length=1)
-    refunds: tuple[PaymentRequest, ...]
+    lines: tuple[ReturnLineRequest, ...] = Field(min_length=1, strict=False)
+    refunds: tuple[PaymentRequest, ...] = Field(strict=False)
     reason: str | None = None
 
 

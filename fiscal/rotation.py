@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from fiscal import jet, keys
 from fiscal.records import Event
@@ -47,18 +48,42 @@ async def rotate(journal: Journal, operator: str) -> Entry:
 
 
 def promote(directory: Path) -> None:
-    """Move the next key into place (atomic renames)."""
-    for stem in ("box-key", "box-cert"):
-        os.replace(directory / f"{stem}{NEXT}.pem", directory / f"{stem}.pem")
+    """Move the next certificate, then the next key, into place (atomic renames)."""
+    for stem in ("box-cert", "box-key"):
+        pending = directory / f"{stem}{NEXT}.pem"
+        if pending.exists():
+            os.replace(pending, directory / f"{stem}.pem")
+    keys.fsync_directory(directory)
+
+
+def _pending_key_id(directory: Path) -> str | None:
+    """Return the key id of the pending next key (or certificate), or None if unreadable."""
+    key_path, cert_path = directory / f"box-key{NEXT}.pem", directory / f"box-cert{NEXT}.pem"
+    try:
+        if key_path.exists():
+            key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+            if not isinstance(key, ec.EllipticCurvePrivateKey):
+                return None
+            return keys.public_key_id(key.public_key())
+        cert = keys.load_certificate_pem(cert_path.read_text(encoding="ascii"))
+        return keys.public_key_id(keys.certificate_key(cert))
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def finish_pending_rotation(directory: Path, journal_key_id: str) -> None:
-    """At start: promote a next key the journal already names, or discard an orphan one."""
-    if not (directory / f"box-key{NEXT}.pem").exists():
+    """At start: promote a next key the journal already names, or discard anything else.
+
+    A rotation killed before its event committed leaves an orphan (possibly partial) next key:
+    it never signed anything and is deleted. One killed after the commit leaves the journal's
+    key (and maybe its certificate) still under the next names: they are moved into place.
+    """
+    for leftover in directory.glob("*.tmp"):
+        leftover.unlink()
+    if not any((directory / f"{stem}{NEXT}.pem").exists() for stem in ("box-key", "box-cert")):
         return
-    pending = keys.load(directory, suffix=NEXT)
-    if pending.key_id == journal_key_id:
+    if _pending_key_id(directory) == journal_key_id:
         promote(directory)
-    else:
-        for stem in ("box-key", "box-cert"):
-            (directory / f"{stem}{NEXT}.pem").unlink(missing_ok=True)
+        return
+    for stem in ("box-key", "box-cert"):
+        (directory / f"{stem}{NEXT}.pem").unlink(missing_ok=True)

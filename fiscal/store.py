@@ -24,6 +24,7 @@ from fiscal.errors import JournalCorrupt
 SCHEMA_VERSION = "1"
 
 SCHEMA = """
+BEGIN;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (
     seq INTEGER PRIMARY KEY,
@@ -52,18 +53,30 @@ CREATE TRIGGER IF NOT EXISTS entries_no_update BEFORE UPDATE ON entries
 BEGIN SELECT RAISE(ABORT, 'journal entries are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS entries_no_delete BEFORE DELETE ON entries
 BEGIN SELECT RAISE(ABORT, 'journal entries are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS entries_no_replace BEFORE INSERT ON entries
+WHEN EXISTS (SELECT 1 FROM entries WHERE seq = NEW.seq
+             OR (chain = NEW.chain AND chain_seq = NEW.chain_seq))
+BEGIN SELECT RAISE(ABORT, 'journal entries are append-only (seq or chain_seq exists)'); END;
+CREATE TRIGGER IF NOT EXISTS entries_no_replace_key BEFORE INSERT ON entries
+WHEN NEW.idem_key IS NOT NULL AND EXISTS (SELECT 1 FROM entries WHERE idem_key = NEW.idem_key)
+BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: entries.idem_key'); END;
 CREATE TRIGGER IF NOT EXISTS heads_no_delete BEFORE DELETE ON heads
 BEGIN SELECT RAISE(ABORT, 'chain heads cannot be deleted'); END;
+CREATE TRIGGER IF NOT EXISTS heads_no_replace BEFORE INSERT ON heads
+WHEN EXISTS (SELECT 1 FROM heads WHERE chain = NEW.chain)
+BEGIN SELECT RAISE(ABORT, 'chain heads only move forward'); END;
 CREATE TRIGGER IF NOT EXISTS heads_forward BEFORE UPDATE ON heads
 WHEN NEW.chain_seq <> OLD.chain_seq + 1
 BEGIN SELECT RAISE(ABORT, 'chain heads only move forward'); END;
 CREATE TRIGGER IF NOT EXISTS heads_follow AFTER INSERT ON entries
 BEGIN
+    UPDATE heads SET chain_seq = NEW.chain_seq, seq = NEW.seq, sig = NEW.sig,
+        head_sig = NEW.head_sig WHERE chain = NEW.chain;
     INSERT INTO heads (chain, chain_seq, seq, sig, head_sig)
-    VALUES (NEW.chain, NEW.chain_seq, NEW.seq, NEW.sig, NEW.head_sig)
-    ON CONFLICT (chain) DO UPDATE SET chain_seq = excluded.chain_seq, seq = excluded.seq,
-        sig = excluded.sig, head_sig = excluded.head_sig;
+    SELECT NEW.chain, NEW.chain_seq, NEW.seq, NEW.sig, NEW.head_sig
+    WHERE NOT EXISTS (SELECT 1 FROM heads WHERE chain = NEW.chain);
 END;
+COMMIT;
 """
 
 INSERT = (

@@ -20,7 +20,7 @@ from fiscal import jet, keys
 from fiscal.chain import ChainHead, ChainState, Entry, append, utc_text
 from fiscal.closing import business_date, day_end
 from fiscal.documents import build_copy, build_invoice, build_return, build_sale
-from fiscal.errors import InvalidInput, KeyFileError, NotFound
+from fiscal.errors import FiscalError, InvalidInput, KeyFileError, NotFound
 from fiscal.money import check_amount, check_text
 from fiscal.records import AnyRecord, CashMovement, Event, OriginalRef
 from fiscal.requests import (
@@ -227,13 +227,18 @@ class Journal:
     async def sell(self, request: SaleRequest, *, idempotency_key: str | None = None) -> Entry:
         """Finalize a sale (or a training sale): validate, total, sign, store."""
         async with self._lock:
-            if (found := self.replay("sale", idempotency_key)) is not None:
-                return found
             now = self._clock()
             day = self.business_date(now)
-            record = build_sale(request, self.settings, day)
-            if not request.training:
-                await self._check_period(day, now)
+            try:
+                record = build_sale(request, self.settings, day)
+                if not request.training:
+                    await self._check_period(day, now)
+            except FiscalError:
+                # A retry of a stored sale answers as the first time, even if it would not
+                # validate now; a new sale needs no look-up: the unique key catches a retry.
+                if (found := self.replay("sale", idempotency_key)) is not None:
+                    return found
+                raise
             entry = await self._write("sale", idempotency_key,
                                       [Pending(record, day.isoformat())], now)
         if not request.training:

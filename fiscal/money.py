@@ -20,7 +20,7 @@ With prices including VAT, the per-rate VAT is ``round_div(incl × rate, 10000 +
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Sequence
 
 from fiscal.errors import InvalidInput
 
@@ -60,9 +60,9 @@ def check_amount(value: int, field: str, *, allow_negative: bool = False) -> int
     return value
 
 
-def check_rate(rate: int, allowed: Iterable[int], field: str) -> int:
+def check_rate(rate: int, allowed: Collection[int], field: str) -> int:
     """Return ``rate`` if it is one of the configured VAT rates, else raise ``InvalidInput``."""
-    if isinstance(rate, bool) or not isinstance(rate, int) or rate not in set(allowed):
+    if isinstance(rate, bool) or not isinstance(rate, int) or rate not in allowed:
         raise InvalidInput(f"unknown VAT rate {rate!r} (basis points)", code="unknown_vat_rate",
                            field=field)
     return rate

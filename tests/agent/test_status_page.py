@@ -27,19 +27,14 @@ from fiscal.requests import (
     PaymentRequest,
     SaleRequest,
 )
+from fiscal.testing import FakeClock
 
 START = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 
 
-class SteppingClock:
+def SteppingClock() -> FakeClock:  # noqa: N802
     """A clock that moves one second per reading from a fixed start."""
-
-    def __init__(self) -> None:
-        self.current = START
-
-    def __call__(self) -> dt.datetime:
-        self.current += dt.timedelta(seconds=1)
-        return self.current
+    return FakeClock(START + dt.timedelta(seconds=1))
 
 
 def settings_for(data_dir: Path) -> Settings:

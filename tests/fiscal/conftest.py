@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import aiosqlite
 import pytest
 
+import fiscal.testing as fiscal_testing
 from fiscal.journal import DB_FILE, Journal
 from fiscal.pricing import price_ticket
 from fiscal.requests import Discount, LineRequest, PaymentRequest, SaleRequest
@@ -37,30 +38,9 @@ PARIS = ZoneInfo("Europe/Paris")
 START = dt.datetime(2026, 11, 20, 10, 0, tzinfo=PARIS)
 
 
-class FakeClock:
-    """A clock the test drives; each reading returns the current time, then steps forward."""
-
-    def __init__(self, start: dt.datetime = START,
-                 step: dt.timedelta = dt.timedelta(seconds=1)) -> None:
-        self.current = start.astimezone(dt.UTC)
-        self.step = step
-
-    def __call__(self) -> dt.datetime:
-        now = self.current
-        self.current += self.step
-        return now
-
-    def advance(self, **delta: float) -> None:
-        """Move the clock forward (or backward with negative values)."""
-        self.current += dt.timedelta(**delta)
-
-    def set(self, moment: dt.datetime) -> None:
-        """Jump to an aware instant."""
-        self.current = moment.astimezone(dt.UTC)
-
-    def set_local(self, year: int, month: int, day: int, hour: int = 10, minute: int = 0) -> None:
-        """Jump to a local (Paris) wall-clock time."""
-        self.set(dt.datetime(year, month, day, hour, minute, tzinfo=PARIS))
+def FakeClock(start: dt.datetime = START) -> fiscal_testing.FakeClock:  # noqa: N802
+    """The shared fake clock, starting on 2026-11-20 10:00 Paris, one second per reading."""
+    return fiscal_testing.FakeClock(start)
 
 
 OpenJournal = Callable[..., Awaitable[Journal]]

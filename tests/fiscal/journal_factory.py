@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import fiscal.testing as fiscal_testing
 from fiscal.chain import ChainHead, ChainState, Entry, append
 from fiscal.journal import DB_FILE, Journal
 from fiscal.keys import BoxKey, Signer, generate
@@ -51,20 +52,10 @@ RECORD_TYPES: dict[str, Any] = {
 START = dt.datetime(2026, 1, 28, 8, 0, tzinfo=dt.UTC)
 
 
-class FakeClock:
-    """A clock that moves forward by ``step`` at every reading; tests may move it at will."""
-
-    def __init__(self, start: dt.datetime = START, step: dt.timedelta = dt.timedelta(seconds=30)):
-        self.now = start
-        self.step = step
-
-    def __call__(self) -> dt.datetime:
-        self.now += self.step
-        return self.now
-
-    def jump(self, delta: dt.timedelta) -> None:
-        """Move the clock by ``delta`` (negative: the clock goes backwards)."""
-        self.now += delta
+def FakeClock(start: dt.datetime = START,  # noqa: N802
+              step: dt.timedelta = dt.timedelta(seconds=30)) -> fiscal_testing.FakeClock:
+    """A clock stepping ``step`` per reading; its first reading is ``start + step``."""
+    return fiscal_testing.FakeClock(start + step, step)
 
 
 def sale(operator: str = "alice", *, cash: int = 5000, training: bool = False,

@@ -38,6 +38,32 @@ def verify_archive(path: Path, json_output: Json = False) -> None:
     raise typer.Exit(run_verify_archive(path, json_output))
 
 
+@app.command("archive")
+def archive(
+    period_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
+    period_to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD (closed).")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the archive file.")],
+    data_dir: DataDir = None,
+    operator: Annotated[str, typer.Option(help="Who produces the archive.")] = "admin",
+) -> None:
+    """Export a closed period as a signed archive (journaled); prints the file's path."""
+    from fiscal.archive import export_archive
+    from fiscal.errors import FiscalError
+    from fiscal.journal import Journal
+
+    async def export() -> Path:
+        async with await Journal.open(data_dir or default_data_dir()) as journal:
+            _, path = await export_archive(journal, dt.date.fromisoformat(period_from),
+                                           dt.date.fromisoformat(period_to), out, operator)
+            return path
+
+    try:
+        typer.echo(asyncio.run(export()))
+    except (FiscalError, ValueError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+
+
 @app.command("demo-data")
 def demo_data(
     data_dir: DataDir = None,

@@ -9,6 +9,7 @@
      ├── DayNotClosed        sales refused: the previous business day is still open past the grace
      ├── NotFound            a referenced record (original ticket, copy source) does not exist
      ├── JournalCorrupt      the stored journal cannot be read back as written
+     ├── JournalBusy         another process has this journal open for writing
      └── KeyFileError        the box key cannot be loaded or created
 
 Every error carries a stable machine ``code``; frontends map it to HTTP problem+json or MQTT
@@ -69,6 +70,12 @@ class JournalCorrupt(FiscalError):
     """Stored data cannot be read back as it was written."""
 
     code = "journal_corrupt"
+
+
+class JournalBusy(FiscalError):
+    """Another process (a running box, another tool) holds this journal open for writing."""
+
+    code = "journal_busy"
 
 
 class KeyFileError(FiscalError):

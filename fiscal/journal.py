@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import fcntl
+import os
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -20,7 +22,7 @@ from fiscal import jet, keys
 from fiscal.chain import ChainHead, ChainState, Entry, append, utc_text
 from fiscal.closing import business_date, day_end
 from fiscal.documents import build_copy, build_invoice, build_return, build_sale
-from fiscal.errors import FiscalError, InvalidInput, KeyFileError, NotFound
+from fiscal.errors import FiscalError, InvalidInput, JournalBusy, KeyFileError, NotFound
 from fiscal.money import check_amount, check_text
 from fiscal.records import AnyRecord, CashMovement, Event, OriginalRef
 from fiscal.requests import (
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
 Clock = Callable[[], dt.datetime]
 DB_FILE = "journal.sqlite3"
+LOCK_FILE = "journal.lock"
 KEY_DIR = "keys"
 SYSTEM = "system"
 
@@ -79,6 +82,7 @@ class Journal:
         self._reader = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True,
                                        check_same_thread=False)
         self.periods: Periods  # closure bookkeeping, set by ``open``
+        self._writer_lock: int | None = None
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -87,12 +91,20 @@ class Journal:
                    clock: Clock = utc_now) -> Journal:
         """Open the journal in ``data_dir``; create the key and initialise it on first use."""
         settings = settings or JournalSettings()
-        store = await Store.open(data_dir / DB_FILE)
+        writer_lock = _lock_writer(data_dir)
         try:
-            return await cls._start(store, data_dir, settings, clock)
+            store = await Store.open(data_dir / DB_FILE)
+        except BaseException:
+            os.close(writer_lock)
+            raise
+        try:
+            journal = await cls._start(store, data_dir, settings, clock)
         except BaseException:
             await store.close()
+            os.close(writer_lock)
             raise
+        journal._writer_lock = writer_lock
+        return journal
 
     @classmethod
     async def _start(cls, store: Store, data_dir: Path, settings: JournalSettings,
@@ -116,9 +128,12 @@ class Journal:
         return journal
 
     async def close(self) -> None:
-        """Close the store."""
+        """Close the store and release the writer lock."""
         self._reader.close()
         await self.store.close()
+        if self._writer_lock is not None:
+            os.close(self._writer_lock)
+            self._writer_lock = None
 
     async def __aenter__(self) -> Journal:
         return self
@@ -371,6 +386,19 @@ class Journal:
     async def epoch(self) -> str:
         """The journal's epoch id (changes only when a journal is re-initialised)."""
         return await self.store.get_meta("epoch") or ""
+
+
+def _lock_writer(data_dir: Path) -> int:
+    """Take the data directory's exclusive writer lock (released when the process ends)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as error:
+        os.close(fd)
+        raise JournalBusy(f"the journal in {data_dir} is open in another process (a running "
+                          "box?); use its API, or stop it first") from error
+    return fd
 
 
 def _load_or_create_key(directory: Path, register_id: str, now: dt.datetime,

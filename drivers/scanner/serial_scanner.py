@@ -1,0 +1,174 @@
+"""USB-CDC and serial barcode scanners: bytes ending in CR and/or LF are scans.
+
+``ScanFramer`` is the sans-I/O part: bytes in (any split), scans out; CR, LF and CRLF all end a
+scan, empty lines are skipped, and a run of bytes too long to be a barcode is dropped as
+garbage up to the next CR/LF. ``SerialScanner`` reads the port in one worker thread (every read
+with a timeout); a pulled cable makes it ``unavailable`` and it reopens the port with backoff,
+without ending its ``scans()`` iterator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, TypeVar
+
+import serial
+
+from drivers import states
+from drivers.errors import DeviceError, DeviceTimeout, DeviceUnavailable
+from drivers.states import Backoff, DeviceState, Status
+
+__all__ = ["ScanFramer", "SerialScanner"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+MAX_SCAN = 512  # bytes; longer runs without CR/LF are noise, not a barcode
+
+
+class ScanFramer:
+    """Splits the scanner's byte stream into scans."""
+
+    def __init__(self, terminators: bytes = b"\r\n", encoding: str = "latin-1") -> None:
+        self.terminators = frozenset(terminators)
+        self.encoding = encoding
+        self.dropped = 0  # garbage runs thrown away
+        self._pending = bytearray()
+        self._overflow = False  # in a garbage run: drop everything up to the next CR/LF
+
+    def feed(self, data: bytes) -> list[str]:
+        """Take bytes; return the scans they complete."""
+        scans: list[str] = []
+        for byte in data:
+            if byte in self.terminators:
+                if self._pending and not self._overflow:
+                    scans.append(self._pending.decode(self.encoding, "replace"))
+                self._pending.clear()
+                self._overflow = False
+            elif len(self._pending) >= MAX_SCAN:
+                if not self._overflow:
+                    self.dropped += 1
+                    self._overflow = True
+            else:
+                self._pending.append(byte)
+        return scans
+
+
+class SerialScanner:
+    """A scanner on a serial port or ``/dev/ttyACM*``; ``async with`` owns the port."""
+
+    def __init__(self, path: str, *, baudrate: int = 9600, read_timeout: float = 0.2,
+                 call_timeout: float = 5.0, backoff: Backoff | None = None,
+                 framer: ScanFramer | None = None) -> None:
+        self.path = path
+        self._options: dict[str, Any] = {"baudrate": baudrate, "timeout": read_timeout}
+        self._call_timeout = call_timeout
+        self._backoff = backoff or Backoff()
+        self._framer = framer or ScanFramer()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scanner")
+        self._port: serial.Serial | None = None
+        self._state = states.CONNECTING
+        self._changed = asyncio.Event()
+
+    @property
+    def state(self) -> DeviceState:
+        """Whether the scanner is connected, and why not."""
+        return self._state
+
+    async def __aenter__(self) -> SerialScanner:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def connect(self) -> bool:
+        """Open the port now; False (state unavailable) if it cannot be opened."""
+        try:
+            await self._call(self._open)
+        except DeviceError as exc:
+            self._lose(exc)
+            return False
+        self._backoff.reset()
+        self._set_state(states.READY)
+        return True
+
+    async def scans(self) -> AsyncIterator[str]:
+        """Yield scans as they arrive, riding out disconnections, until cancelled."""
+        while True:
+            if self._port is None and not await self.connect():
+                await asyncio.sleep(self._backoff.next_delay())
+                continue
+            try:
+                data = await self._call(self._read)
+            except DeviceError as exc:
+                self._lose(exc)
+                continue
+            for scan in self._framer.feed(data):
+                yield scan
+
+    async def wait_for_status(self, status: Status, timeout: float = 5.0) -> None:
+        """Wait until the state has this status; TimeoutError after ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            while self._state.status is not status:
+                await self._changed.wait()
+
+    async def aclose(self) -> None:
+        """Close the port and stop the worker thread."""
+        with contextlib.suppress(DeviceError):
+            await self._call(self._close_port)
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
+
+    async def _call(self, function: Callable[[], T]) -> T:
+        """Run a blocking call in the worker thread, with the call timeout."""
+        future = asyncio.get_running_loop().run_in_executor(self._executor, function)
+        try:
+            return await asyncio.wait_for(future, self._call_timeout)
+        except TimeoutError as exc:
+            raise DeviceTimeout(f"scanner {self.path}: no answer", reason="timeout") from exc
+
+    def _lose(self, exc: DeviceError) -> None:
+        """Record a failure: port closed, state unavailable."""
+        self._executor.submit(self._close_port)
+        self._set_state(states.unavailable(exc.reason, str(exc)))
+
+    def _set_state(self, new: DeviceState) -> None:
+        """Change state, logging a loss or a recovery once, and wake the waiters."""
+        old, self._state = self._state, new
+        lost = new.status is Status.UNAVAILABLE
+        if lost != (old.status is Status.UNAVAILABLE):
+            log.log(logging.WARNING if lost else logging.INFO, "scanner %s %s: %s", self.path,
+                    "unavailable" if lost else "back", new.detail or "ok")
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # Blocking calls, in the worker thread only. pyserial errors are mapped here.
+
+    def _open(self) -> None:
+        """Open the port."""
+        if self._port is None:
+            try:
+                self._port = serial.Serial(self.path, **self._options)
+            except (serial.SerialException, OSError) as exc:
+                raise DeviceUnavailable(f"scanner {self.path}: {exc}", reason="unplugged") from exc
+
+    def _read(self) -> bytes:
+        """Read what has arrived, waiting at most the read timeout."""
+        if self._port is None:
+            raise DeviceUnavailable(f"scanner {self.path}: not open", reason="unplugged")
+        try:
+            return bytes(self._port.read(max(1, self._port.in_waiting)))
+        except (serial.SerialException, OSError) as exc:
+            raise DeviceUnavailable(f"scanner {self.path}: {exc}", reason="unplugged") from exc
+
+    def _close_port(self) -> None:
+        """Close the port, ignoring errors of a port already gone."""
+        port, self._port = self._port, None
+        if port is not None:
+            with contextlib.suppress(serial.SerialException, OSError):
+                port.close()

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from agent.settings import ConfigError, load_settings
+from agent.simulators import sim_app
 from fiscal.cli import app
 
 __all__ = ["app", "main", "run"]
@@ -42,6 +43,7 @@ def run(
 
 if not any(command.name == "run" for command in app.registered_commands):
     app.command("run")(run)
+    app.add_typer(sim_app, name="sim")
 
 
 def main() -> None:

@@ -3,8 +3,9 @@
 ``compose(settings)`` is an async context manager. It opens the journal (creating the box key and
 the initialisation event on first start), checks the chain heads, sets up the devices, the
 health board and the HTTP application, and closes the journal on exit. It alone chooses real or
-simulated devices (only simulated ones exist yet); tests get a complete box from it, with the
-settings and clock they choose, and inject nothing else.
+simulated devices (only simulated ones exist yet); it builds them without connecting them:
+``async with box.devices`` starts them (the daemon does, for as long as it runs). Tests get a
+complete box from it, with the settings and clock they choose, and inject nothing else.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 
+from agent.devices import DEVICE_KINDS, Devices
 from agent.http.app import AppServices, VerificationOutcome, Verifier, create_app
 from agent.observability import (
     INTEGRITY_FAILURE,
@@ -33,15 +35,16 @@ from agent.observability import (
 from agent.settings import DevicesSettings, Settings, software_version
 from fiscal.journal import Clock, Journal, utc_now
 
-DEVICE_KINDS: tuple[str, ...] = ("printer", "drawer", "display", "scale", "scanner")
+__all__ = ["DEVICE_KINDS", "Box", "compose"]
 
 
 class Box:
     """The running box's parts, as built by ``compose``."""
 
     def __init__(self, settings: Settings, journal: Journal, health: Health,
-                 services: AppServices, app: FastAPI) -> None:
+                 services: AppServices, app: FastAPI, devices: Devices) -> None:
         self.settings = settings
+        self.devices = devices
         self.journal = journal
         self.health = health
         self.services = services
@@ -119,11 +122,12 @@ async def compose(settings: Settings, *, clock: Clock = utc_now,
     journal = await Journal.open(settings.data_dir, settings.journal.to_fiscal(version), clock)
     try:
         health = Health(device_states(settings.devices), clock)
+        devices = Devices(settings.devices)
         await check_journal_heads(journal, health)
         services = AppServices(settings=settings, journal=journal, health=health,
                                version=version, pairing_code=pairing_code(),
                                started_at=health.now_text(),
-                               verifier=verifier or load_verifier())
-        yield Box(settings, journal, health, services, create_app(services))
+                               verifier=verifier or load_verifier(), devices=devices)
+        yield Box(settings, journal, health, services, create_app(services), devices)
     finally:
         await journal.close()

@@ -8,6 +8,8 @@
 * ``watchdog`` — the health check: a round trip to the journal database every interval (half of
   ``WATCHDOG_USEC`` under systemd, else 10 s); once ready, ``WATCHDOG=1`` each time it answers
   in time;
+* ``device <name>`` — the loops that keep each peripheral's state fresh (``agent.devices``;
+  the simulated devices are started before serving and closed after the last task ended);
 * ``stop`` — on SIGTERM or SIGINT tells systemd ``STOPPING=1`` and asks the server to finish
   its in-flight requests (for at most 5 s; a second signal stops waiting).
 
@@ -72,6 +74,7 @@ class Daemon:
         self.start_journaled = False
         self._started = started
         self._interval = notifier.watchdog_interval or DEFAULT_HEALTH_INTERVAL
+        self._device_tasks: list[asyncio.Task[None]] = []
         http = box.settings.http
         self._server = _Server(uvicorn.Config(
             box.app, host=http.host, port=http.port, log_config=None, access_log=False,
@@ -92,6 +95,8 @@ class Daemon:
             tasks.create_task(self._ready(), name="ready")
             tasks.create_task(self._watchdog(), name="watchdog")
             tasks.create_task(self._stop_when_asked(), name="stop")
+            self._device_tasks = [tasks.create_task(loop(), name=f"device {name}")
+                                  for name, loop in self.box.devices.tasks().items()]
         if self.start_journaled:
             await write_event(self.box.journal, self.box.health, BOX_STOP,
                               {"signal": self.stop_signal or "none"})
@@ -146,6 +151,8 @@ class Daemon:
         await self.stopping.wait()
         self.notifier.notify("STOPPING=1")
         self._server.should_exit = True
+        for task in self._device_tasks:
+            task.cancel()
 
 
 async def serve(settings: Settings, notifier: SystemdNotifier, started: float) -> int:
@@ -161,7 +168,7 @@ async def serve(settings: Settings, notifier: SystemdNotifier, started: float) -
 async def _compose_and_run(settings: Settings, notifier: SystemdNotifier,
                            started: float) -> None:
     loop = asyncio.get_running_loop()
-    async with compose(settings) as box:
+    async with compose(settings) as box, box.devices:
         daemon = Daemon(box, notifier, started)
         for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, daemon.request_stop, sig.name)

@@ -27,6 +27,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from agent.devices import Devices
+from agent.http.devices_api import DeviceOut, device_list, install_devices_api
 from agent.http.status_page import ChainRow, StatusView, render
 from agent.i18n import pick_language
 from agent.observability import (
@@ -71,6 +73,7 @@ class AppServices:
     pairing_code: str
     started_at: str
     verifier: Verifier | None = None
+    devices: Devices | None = None
     addresses: Callable[[], Sequence[tuple[str, str]]] = field(default=network_addresses)
 
 
@@ -118,6 +121,7 @@ class HealthOut(BaseModel):
     version: str
     journal: JournalHealth
     alarms: list[AlarmOut]
+    devices: list[DeviceOut] = []
 
 
 class StoreOut(BaseModel):
@@ -226,7 +230,8 @@ def status_view(services: AppServices) -> StatusView:
     return StatusView(
         status=health.status, store=settings.store, store_id=journal.settings.store_id,
         register_id=journal.settings.register_id, box_key_id=journal.key.key_id,
-        version=services.version, started_at=services.started_at, devices=health.devices,
+        version=services.version, started_at=services.started_at,
+        devices=services.devices.statuses() if services.devices else health.devices,
         global_seq=journal.state.seq, chains=_chain_rows(journal),
         last_day_closure=closure["period_to"] if closure else None,
         heads_checked_at=health.heads_checked_at, last_verification=health.last_verification,
@@ -250,8 +255,10 @@ def health_out(services: AppServices) -> HealthOut:
              for chain, head in journal.heads().items()}
     alarms = [AlarmOut(code=a.code, message=a.message, chain=a.chain, raised_at=a.raised_at)
               for a in health.alarms]
+    devices = device_list(services.devices).devices if services.devices else []
     return HealthOut(status=health.status, version=services.version,
-                     journal=JournalHealth(seq=journal.state.seq, heads=heads), alarms=alarms)
+                     journal=JournalHealth(seq=journal.state.seq, heads=heads), alarms=alarms,
+                     devices=devices)
 
 
 async def system_out(services: AppServices) -> SystemOut:
@@ -314,4 +321,6 @@ def create_app(services: AppServices) -> FastAPI:
     async def verify() -> VerificationOut:
         return await run_verification(services)
 
+    if services.devices is not None:
+        install_devices_api(app, services.devices, services.settings.store)
     return app

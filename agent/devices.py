@@ -1,0 +1,251 @@
+"""The box's peripherals as one service: simulators started in-process, real drivers on them.
+
+``Devices(settings.devices)`` is built by the composition root without any I/O. ``async with
+devices:`` starts, for each kind set to ``simulated``, the wire-level simulator and connects the
+real driver to it: the ESC/POS printer over TCP (127.0.0.1, a free port), the pole display, the
+Toledo 8217 scale and the serial scanner over ptys. The cash drawer hangs off the printer
+(``ESC p``). Leaving the block closes every driver, then every simulator.
+
+A device that cannot start is a state (``unavailable``, reason ``start_failed``), never an
+exception. ``tasks()`` gives the long-running loops the daemon runs in its TaskGroup; each one
+keeps its device's state fresh and never raises (the printer driver polls by itself):
+
+* ``display`` — reconnects a lost display with backoff;
+* ``scale`` — reads the weight every ``SCALE_PERIOD`` seconds (≤ 2 Hz), keeping ``last_weight``;
+* ``scanner`` — puts every scan into ``scans`` (a bounded queue; the oldest scan is dropped).
+
+``states()`` is what ``GET /v1/devices`` and ``/health`` show; ``statuses()`` feeds the page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, Self, TypedDict
+
+from agent.observability import DeviceState as PageState
+from agent.observability import DeviceStatus
+from agent.settings import DevicesSettings
+from drivers.display.driver import SerialDisplay
+from drivers.display.simulator import DisplaySimulator
+from drivers.errors import DeviceError, DeviceUnavailable
+from drivers.printer.network import NetworkPrinter
+from drivers.printer.simulator import PrinterSimulator
+from drivers.scale.dialog06 import Dialog06Scale
+from drivers.scale.protocol import Weight
+from drivers.scale.simulator import ScaleSimulator, pty_driver, scale_simulator
+from drivers.scale.toledo8217 import Toledo8217Scale
+from drivers.scanner.serial_scanner import SerialScanner
+from drivers.scanner.simulator import ScannerSimulator
+from drivers.states import DeviceState, Status, unavailable
+
+log = logging.getLogger(__name__)
+
+DEVICE_KINDS: tuple[str, ...] = ("printer", "drawer", "display", "scale", "scanner")
+SCALE_PERIOD = 0.5
+"""Seconds between two background weight readings (2 Hz at most)."""
+PRINTER_POLL = 2.0
+SCAN_QUEUE_SIZE = 100
+DRAWER_PIN, DRAWER_PULSE_MS = 2, 100
+NOT_CONNECTED = unavailable("not_connected")
+NOT_CONFIGURED = unavailable("not_configured")
+Loop = Callable[[], Coroutine[Any, Any, None]]
+AnyScale = Toledo8217Scale | Dialog06Scale
+
+
+class DeviceInfo(TypedDict):
+    """One device as the API shows it."""
+
+    kind: str
+    driver: str
+    status: str
+    reason: str | None
+    connection: str | None
+
+
+class Devices:
+    """The peripherals of the box; ``async with`` connects them, see the module docstring."""
+
+    def __init__(self, settings: DevicesSettings) -> None:
+        self.settings = settings
+        self.printer: NetworkPrinter | None = None
+        self.display: SerialDisplay | None = None
+        self.scale: AnyScale | None = None
+        self.scanner: SerialScanner | None = None
+        self.printer_simulator: PrinterSimulator | None = None
+        self.display_simulator: DisplaySimulator | None = None
+        self.scale_simulator: ScaleSimulator | None = None
+        self.scanner_simulator: ScannerSimulator | None = None
+        self.scans: asyncio.Queue[str] = asyncio.Queue(SCAN_QUEUE_SIZE)
+        self.last_weight: Weight | None = None
+        self.started = False
+        self._failed: dict[str, DeviceState] = {}
+        self._connections: dict[str, str] = {}
+        self._stack = AsyncExitStack()
+
+    def configured(self, kind: str) -> bool:
+        """Whether ``kind`` is provided (simulated) rather than absent."""
+        return bool(getattr(self.settings, kind) != "none")
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        """Start every configured simulator and connect its driver."""
+        starters: dict[str, Callable[[], Awaitable[None]]] = {
+            "printer": self._start_printer, "display": self._start_display,
+            "scale": self._start_scale, "scanner": self._start_scanner}
+        for kind, start in starters.items():
+            if self.configured(kind):
+                await self._start(kind, start)
+        self.started = True
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        """Close every driver, then every simulator."""
+        self.started = False
+        await self._stack.aclose()
+
+    async def _start(self, kind: str, start: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await start()
+        except Exception as error:  # a device that cannot start is a state, never a crash
+            log.warning("device %s cannot start: %r", kind, error)
+            self._failed[kind] = unavailable("start_failed", str(error))
+
+    async def _start_printer(self) -> None:
+        simulator = PrinterSimulator()
+        await simulator.start("127.0.0.1", 0)
+        self._stack.push_async_callback(simulator.stop)
+        self.printer_simulator = simulator
+        printer = NetworkPrinter(simulator.host, simulator.port, poll_interval=PRINTER_POLL)
+        self.printer = await self._stack.enter_async_context(printer)
+        self._connections["printer"] = f"tcp://{simulator.host}:{simulator.port}"
+        with contextlib.suppress(DeviceError):
+            await printer.status()
+
+    async def _start_display(self) -> None:
+        simulator = await asyncio.to_thread(DisplaySimulator)
+        self._stack.push_async_callback(asyncio.to_thread, simulator.close)
+        self.display_simulator = simulator
+        self.display = await self._stack.enter_async_context(SerialDisplay(simulator.path))
+        self._connections["display"] = simulator.path
+
+    async def _start_scale(self) -> None:
+        simulator = scale_simulator("toledo8217")
+        await asyncio.to_thread(simulator.start)
+        self._stack.push_async_callback(asyncio.to_thread, simulator.stop)
+        self.scale_simulator = simulator
+        scale = pty_driver(simulator)
+        self._stack.push_async_callback(scale.close)
+        self.scale = scale
+        self._connections["scale"] = simulator.path
+        await self._read_weight(scale)
+
+    async def _start_scanner(self) -> None:
+        simulator = await asyncio.to_thread(ScannerSimulator)
+        self._stack.push_async_callback(asyncio.to_thread, simulator.close)
+        self.scanner_simulator = simulator
+        self.scanner = await self._stack.enter_async_context(SerialScanner(simulator.path))
+        self._connections["scanner"] = simulator.path
+
+    # -- background loops -----------------------------------------------------------------------
+
+    def tasks(self) -> dict[str, Loop]:
+        """The loops to run while the box runs, by name; each ends only when cancelled."""
+        loops: dict[str, Callable[[], Awaitable[None]]] = {}
+        if self.display is not None:
+            loops["display"] = self.display.run
+        if self.scale is not None:
+            loops["scale"] = self._poll_scale
+        if self.scanner is not None:
+            loops["scanner"] = self._consume_scans
+        return {name: _guarded(name, loop) for name, loop in loops.items()}
+
+    async def _poll_scale(self) -> None:
+        while self.scale is not None:
+            await self._read_weight(self.scale)
+            await asyncio.sleep(SCALE_PERIOD)
+
+    async def _read_weight(self, scale: AnyScale) -> None:
+        with contextlib.suppress(DeviceError):
+            self.last_weight = await scale.read_weight()
+
+    async def _consume_scans(self) -> None:
+        if self.scanner is None:
+            return
+        async for code in self.scanner.scans():
+            if self.scans.full():
+                self.scans.get_nowait()
+            self.scans.put_nowait(code)
+
+    # -- states ---------------------------------------------------------------------------------
+
+    def state_of(self, kind: str) -> DeviceState:
+        """The state of one device kind."""
+        if not self.configured(kind):
+            return NOT_CONFIGURED
+        if kind in self._failed:
+            return self._failed[kind]
+        if not self.started:
+            return NOT_CONNECTED
+        if kind == "drawer":
+            return self._drawer_state()
+        driver: Any = getattr(self, kind)
+        return driver.state if driver is not None else NOT_CONNECTED
+
+    def _drawer_state(self) -> DeviceState:
+        if self.printer is None:
+            return unavailable("no_printer")
+        return self.printer.state
+
+    def states(self) -> dict[str, DeviceInfo]:
+        """Every device by name: kind, status, reason and where it is connected."""
+        result: dict[str, DeviceInfo] = {}
+        for kind in DEVICE_KINDS:
+            state = self.state_of(kind)
+            connection = self._connections.get("printer" if kind == "drawer" else kind)
+            result[kind] = DeviceInfo(kind=kind, driver=getattr(self.settings, kind),
+                                      status=state.status.value, reason=state.reason,
+                                      connection=connection)
+        return result
+
+    def statuses(self) -> tuple[DeviceStatus, ...]:
+        """The states as the status page shows them."""
+        return tuple(DeviceStatus(kind=kind, driver=getattr(self.settings, kind),
+                                  state=_page_state(self.state_of(kind)),
+                                  reason=self.state_of(kind).reason) for kind in DEVICE_KINDS)
+
+    def require(self, kind: str) -> Any:
+        """The driver of ``kind`` (the printer for the drawer), or ``DeviceUnavailable``."""
+        name = "printer" if kind == "drawer" else kind
+        driver = getattr(self, name) if self.started else None
+        if driver is None:
+            reason = self.state_of(kind).reason or "not_connected"
+            raise DeviceUnavailable(f"{kind}: {reason}", reason=reason)
+        return driver
+
+
+_PAGE_STATES: dict[Status, PageState] = {
+    Status.CONNECTING: "connecting", Status.READY: "ready", Status.BUSY: "busy",
+    Status.ERROR: "error", Status.UNAVAILABLE: "unavailable"}
+
+
+def _page_state(state: DeviceState) -> PageState:
+    return _PAGE_STATES[state.status]
+
+
+def _guarded(name: str, loop: Callable[[], Awaitable[None]]) -> Loop:
+    """Run ``loop``; an unexpected error is logged and ends the loop, never the daemon."""
+
+    async def run() -> None:
+        try:
+            await loop()
+        except Exception:
+            log.exception("device loop %s failed", name)
+
+    return run

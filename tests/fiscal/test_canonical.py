@@ -19,8 +19,8 @@ tricky_chars = st.sampled_from(
     ["\x00", "\x1f", "\x7f", "\x85", "\u2028", "\u2029", "\ufeff", "\U0001f600", "\U0010fffd",
      '"', "\\", "/", "<", "é", "\ud7ff", "\ue000", "\b", "\f", "\n", "\r", "\t"])
 texts = st.one_of(
-    st.text(),
-    st.text(st.one_of(tricky_chars, st.characters())),
+    st.text(st.characters(codec="utf-8")),
+    st.text(st.one_of(tricky_chars, st.characters(codec="utf-8"))),
 )
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-SAFE, SAFE),

@@ -1,8 +1,11 @@
-"""ESC/POS receipt printers: status codec, driver Protocol, network driver and a TCP simulator.
+"""ESC/POS receipt printers: status codec, drivers over TCP/serial/device files, simulators.
 
 Modules: ``status`` (sans-I/O status requests/parsing and the drawer pulse), ``protocol`` (the
-async ``ReceiptPrinter``), ``network`` (TCP 9100 transport and driver), ``simulator`` (a wire-level
-printer on TCP, with faults), ``cli_sim`` (the standalone simulator command).
+async ``ReceiptPrinter``), ``stream`` (the job/status driver over any byte link), ``network``
+(TCP 9100), ``serial_printer`` (serial ports), ``file_printer`` (``/dev/usb/lpN``), ``jobs`` (the
+durable print-job queue: no receipt lost or printed twice), ``drawer`` (kick, open sensor with
+configurable polarity, left-open events), ``simulator`` (a wire-level printer on TCP, with
+faults), ``pty_simulator`` (the same on a pty), ``cli_sim`` (the standalone simulator command).
 
 Pinning the code page with python-escpos 3.1 (measured on 3.1, see the contract tests):
 

@@ -70,6 +70,7 @@ class Daemon:
         self.notifier = notifier
         self.stopping = asyncio.Event()
         self.ready = asyncio.Event()
+        box.health.serving = False
         self.stop_signal: str | None = None
         self.start_journaled = False
         self._started = started
@@ -121,6 +122,7 @@ class Daemon:
                                    "pid": os.getpid()})
         self.start_journaled = entry is not None
         http = self.box.settings.http
+        self.box.health.serving = True
         self.notifier.notify("READY=1", f"STATUS=serving on http://{http.host}:{http.port}/")
         self.ready.set()
         log.info("box_ready", url=f"http://{http.host}:{http.port}/",

@@ -17,6 +17,7 @@ TEXTS: dict[str, tuple[str, str, str]] = {
     "page_title": ("État de la caisse", "Box status", "Состояние кассы"),
     "status_ok": ("En service", "Running", "Работает"),
     "status_alarm": ("Alarme", "Alarm", "Тревога"),
+    "status_starting": ("Démarrage", "Starting", "Запуск"),
     "refresh_note": ("Page actualisée toutes les 10 s", "This page refreshes every 10 s",
                      "Страница обновляется каждые 10 с"),
     "language": ("Langue", "Language", "Язык"),

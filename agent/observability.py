@@ -126,11 +126,15 @@ class Health:
         self.heads_checked_at: str | None = None
         self.watchdog_at: str | None = None
         self.last_verification: VerificationSummary | None = None
+        self.serving = True
+        """False while the daemon starts (until the start event is journaled and READY sent)."""
         self._clock = clock
 
     @property
-    def status(self) -> Literal["ok", "alarm"]:
-        """``alarm`` while any alarm is raised."""
+    def status(self) -> Literal["starting", "ok", "alarm"]:
+        """``starting`` until the daemon is ready, then ``alarm`` while any alarm is raised."""
+        if not self.serving:
+            return "starting"
         return "alarm" if self.alarms else "ok"
 
     @property

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Make sure Python's venv works (Debian ships it separately) and build .venv with the given extras.
 # Usage: scripts/bootstrap.sh [EXTRAS]   e.g. scripts/bootstrap.sh test
+# With the `test` extra it also installs Debian's chromium (the status page is tested in a real
+# headless browser); nothing is fetched when /usr/bin/chromium is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -10,6 +12,10 @@ if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install --quiet --upgrade pip
+if [ "${1:-}" = test ] && [ ! -x /usr/bin/chromium ]; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
 if [ -n "${1:-}" ]; then
   .venv/bin/pip install --quiet -e ".[$1]"
 else

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import FastAPI, Header, Query, Request
+from fastapi import FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
@@ -117,7 +117,7 @@ class AlarmOut(BaseModel):
 class HealthOut(BaseModel):
     """``ok`` or ``alarm``, with the journal's position and the alarms."""
 
-    status: Literal["ok", "alarm"]
+    status: Literal["starting", "ok", "alarm"]
     version: str
     journal: JournalHealth
     alarms: list[AlarmOut]
@@ -309,8 +309,11 @@ def create_app(services: AppServices) -> FastAPI:
         return HTMLResponse(render(status_view(services), language),
                             headers={"Content-Language": language, "Cache-Control": "no-store"})
 
-    @app.get("/health", tags=["status"], summary="Liveness and journal health")
-    async def health() -> HealthOut:
+    @app.get("/health", tags=["status"], summary="Liveness and journal health",
+             responses={503: {"model": HealthOut, "description": "The box is still starting"}})
+    async def health(response: Response) -> HealthOut:
+        if not services.health.serving:
+            response.status_code = 503
         return health_out(services)
 
     @app.get("/v1/system", tags=["system"], summary="Identity and version of the box")

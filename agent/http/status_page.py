@@ -24,7 +24,7 @@ header{display:flex;flex-wrap:wrap;align-items:center;gap:1rem;padding:.8rem 1.2
 header h1{font-size:1.2rem;margin:0;flex:1}
 header a{color:#cfd6e4;margin-left:.4rem}
 .badge{padding:.25rem .7rem;border-radius:1rem;font-weight:600}
-.ok{background:#1f8a4c;color:#fff}.alarm{background:#c62828;color:#fff}
+.ok{background:#1f8a4c;color:#fff}.alarm{background:#c62828;color:#fff}.starting{background:#b26a00;color:#fff}
 main{display:grid;grid-template-columns:repeat(auto-fit,minmax(21rem,1fr));gap:1rem;
  padding:1rem}
 section{background:#fff;border-radius:.5rem;padding:.8rem 1rem;

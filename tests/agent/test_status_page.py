@@ -280,3 +280,13 @@ def test_every_text_exists_in_every_language() -> None:
 def test_language_choice(header: str | None, override: str | None, expected: str) -> None:
     """``?lang=`` wins when supported; otherwise the highest-weighted supported language."""
     assert pick_language(header, override) == expected
+
+
+async def test_health_says_starting_until_the_daemon_is_ready(box: Box) -> None:
+    """While the daemon starts, /health answers 503 ``starting``; once serving, 200 ``ok``."""
+    box.health.serving = False
+    starting = await get(box, "/health")
+    box.health.serving = True
+    serving = await get(box, "/health")
+    assert (starting.status_code, starting.json()["status"]) == (503, "starting")
+    assert (serving.status_code, serving.json()["status"]) == (200, "ok")

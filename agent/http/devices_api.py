@@ -24,7 +24,6 @@ from agent.devices import DRAWER_PIN, DRAWER_PULSE_MS, Devices
 from agent.settings import StoreIdentity
 from drivers.errors import DeviceError, DeviceTimeout, DeviceUnavailable
 from drivers.receipt.document import Blank, Block, Cut, Document, Paper, Rule, Text
-from drivers.receipt.escpos_render import FRENCH, render_escpos
 
 PROBLEM_JSON = "application/problem+json"
 TEST_PRINT_TITLE = "TEST D'IMPRESSION"
@@ -119,6 +118,9 @@ def build_test_receipt(store: StoreIdentity, now: dt.datetime) -> bytes:
         Text(store.name, "center", bold=True), *address, Rule(),
         Text(TEST_PRINT_TITLE, "center", bold=True), Text(TEST_PRINT_NOTE),
         Text(now.strftime("%d/%m/%Y %H:%M:%S"), "center"), Blank(), Cut())
+    # python-escpos and Pillow (~9 MB) load on the first print, not at start (idle RSS)
+    from drivers.receipt.escpos_render import FRENCH, render_escpos
+
     return render_escpos(Document(Paper.MM80, blocks), FRENCH)
 
 

@@ -1,34 +1,29 @@
 """The customer display Protocol and the serial pole display driver.
 
-``SerialDisplay`` owns one pyserial port and one worker thread that does every blocking call
-(open, write), each with a timeout. It never raises to its caller for a device problem: a missing
-display, a pulled cable or a write timeout makes its state ``unavailable(reason)``; it retries
-with ``Backoff`` (on the next ``show``/``clear`` once the delay is over, or from ``run()``), and
-when the display is back it re-initialises it and shows the last screen again. The loss is
-logged once, the recovery once.
+``SerialDisplay`` owns one :class:`~drivers.serial_port.SerialPort` (one worker thread for every
+blocking call, each with a timeout). It never raises to its caller for a device problem: a missing
+display, a pulled cable or a write timeout makes its state ``unavailable(reason)`` (``unplugged``,
+``write_timeout``, ``timeout``); it retries with ``Backoff`` (on the next ``show``/``clear`` once
+the delay is over, or from ``run()``), and when the display is back it re-initialises it and
+shows the last screen again. The loss is logged once, the recovery once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, Protocol, TypeVar
-
-import serial
+from typing import Protocol
 
 from drivers import states
 from drivers.display.commands import CLEAR, EPSON_CP858, DisplayCommands, DisplayProfile
-from drivers.errors import DeviceError, DeviceTimeout, DeviceUnavailable
+from drivers.errors import DeviceError, DeviceUnavailable
+from drivers.serial_port import SerialPort, SerialSettings
 from drivers.states import Backoff, DeviceState
 
 __all__ = ["CustomerDisplay", "SerialDisplay"]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 Lines = tuple[str, str]
 BLANK: Lines = ("", "")
 
@@ -57,12 +52,12 @@ class SerialDisplay:
                  xonxoff: bool = False, write_timeout: float = 1.0, call_timeout: float = 5.0,
                  backoff: Backoff | None = None) -> None:
         self.path, self.profile, self.commands = path, profile, DisplayCommands(profile)
-        self._serial_options: dict[str, Any] = {
-            "baudrate": baudrate, "xonxoff": xonxoff, "write_timeout": write_timeout}
+        self._settings = SerialSettings(baudrate, xonxoff=xonxoff)
+        self._write_timeout = write_timeout
         self._call_timeout = call_timeout
         self._backoff = backoff or Backoff()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="display")
-        self._port: serial.Serial | None = None
+        self._port: SerialPort | None = None
+        self._opening = asyncio.Lock()  # show() and run() may both reconnect
         self._state = states.CONNECTING
         self._screen: Lines = BLANK
         self._retry_at = 0.0
@@ -96,9 +91,10 @@ class SerialDisplay:
         """Open the port now, initialise the display and show the current screen."""
         payload = self.commands.setup() + self.commands.screen(self._screen)
         try:
-            await self._call(self._open_and_write, payload)
+            await self._open()
+            await self._write(payload)
         except DeviceError as exc:
-            self._lose(exc)
+            await self._lose(exc)
         else:
             self._backoff.reset()
             self._set_state(states.READY)
@@ -119,9 +115,9 @@ class SerialDisplay:
 
     async def aclose(self) -> None:
         """Close the port and stop the worker thread."""
-        with contextlib.suppress(DeviceError):
-            await self._call(self._close_port)
-        await asyncio.to_thread(self._executor.shutdown, wait=True)
+        port, self._port = self._port, None
+        if port is not None:
+            await port.close()
 
     async def _send(self, payload: bytes) -> None:
         """Write to a connected display, or try to reconnect if the backoff delay is over."""
@@ -130,24 +126,31 @@ class SerialDisplay:
                 await self.reconnect()
             return
         try:
-            await self._call(self._write, payload)
+            await self._write(payload)
         except DeviceError as exc:
-            self._lose(exc)
+            await self._lose(exc)
 
-    async def _call(self, function: Callable[..., T], *args: Any) -> T:
-        """Run a blocking call in the worker thread, with the call timeout."""
-        future = asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
-        try:
-            return await asyncio.wait_for(future, self._call_timeout)
-        except TimeoutError as exc:
-            raise DeviceTimeout(f"display {self.path}: no answer", reason="timeout") from exc
+    async def _open(self) -> None:
+        """Open the port if it is closed."""
+        async with self._opening:
+            if self._port is None:
+                self._port = await SerialPort.open(self.path, self._settings,
+                                                   name=f"display {self.path}",
+                                                   grace=self._call_timeout)
 
-    def _lose(self, exc: DeviceError) -> None:
-        """Record a failure: state unavailable, port closed, next retry scheduled."""
-        self._executor.submit(self._close_port)
+    async def _write(self, payload: bytes) -> None:
+        """Write all bytes within the write timeout."""
+        if self._port is None:
+            raise DeviceUnavailable(f"display {self.path}: not open", reason="unplugged")
+        await self._port.write(payload, self._write_timeout)
+
+    async def _lose(self, exc: DeviceError) -> None:
+        """Record a failure: port closed, state unavailable, next retry scheduled."""
+        await self.aclose()
         delay = self._backoff.next_delay()
         self._retry_at = asyncio.get_running_loop().time() + delay
-        self._set_state(states.unavailable(exc.reason, str(exc)))
+        reason = "unplugged" if isinstance(exc, DeviceUnavailable) else exc.reason  # any cause
+        self._set_state(states.unavailable(reason, str(exc)))
 
     def _set_state(self, new: DeviceState) -> None:
         """Change state, logging a loss or a recovery once."""
@@ -162,33 +165,3 @@ class SerialDisplay:
             self._lost.clear()
             if old.status is states.Status.UNAVAILABLE:
                 log.info("display %s back", self.path)
-
-    # Blocking calls, in the worker thread only. pyserial errors are mapped here.
-
-    def _open_and_write(self, payload: bytes) -> None:
-        """Open the port (if closed) and write the initialisation and the screen."""
-        if self._port is None:
-            try:
-                self._port = serial.Serial(self.path, **self._serial_options)
-            except (serial.SerialException, OSError) as exc:
-                raise DeviceUnavailable(f"display {self.path}: {exc}", reason="unplugged") from exc
-        self._write(payload)
-
-    def _write(self, payload: bytes) -> None:
-        """Write all bytes within the write timeout."""
-        if self._port is None:
-            raise DeviceUnavailable(f"display {self.path}: not open", reason="unplugged")
-        try:
-            self._port.write(payload)
-        except serial.SerialTimeoutException as exc:
-            raise DeviceTimeout(f"display {self.path}: write timed out",
-                                reason="write_timeout") from exc
-        except (serial.SerialException, OSError) as exc:
-            raise DeviceUnavailable(f"display {self.path}: {exc}", reason="unplugged") from exc
-
-    def _close_port(self) -> None:
-        """Close the port, ignoring errors of a port already gone."""
-        port, self._port = self._port, None
-        if port is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
-                port.close()

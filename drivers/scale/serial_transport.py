@@ -1,12 +1,12 @@
-"""Moving bytes to and from a serial scale: pyserial in one worker thread, every call timed out.
+"""Moving bytes to and from a serial scale, and the link logic the scale drivers share.
 
-``SerialTransport`` owns one pyserial port and one single-thread executor; every blocking call
-runs in that thread, which also serialises access. pyserial and OS exceptions are translated
-into ``drivers.errors`` here, once, with ``raise … from``:
+``SerialTransport`` is a ``ByteTransport`` over a :class:`~drivers.serial_port.SerialPort`
+(pyserial in one worker thread, every call timed out, errors mapped there):
 
 * the port cannot be opened, or I/O on it fails (unplugged) → ``DeviceUnavailable``
   (the port is closed; the driver reopens it later);
-* no byte within the call's timeout → ``DeviceTimeout`` (the port stays open).
+* a write the scale does not take in time → ``DeviceTimeout(write_timeout)`` (the port is closed);
+* no byte within the call's timeout → ``DeviceTimeout(no_answer)`` (the port stays open).
 
 Line settings are a parameter (``SerialSettings``): real scales use 9600 7E1 (Toledo 8217) or
 9600 7O1 (Dialog 06); on a pty use ``PTY_LINE`` (8N1), because reopening a pty with non-8N1
@@ -20,15 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import termios
 import time
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Generic, Protocol, TypeVar
 
-import serial
 import structlog
 
 from drivers.errors import (
@@ -38,26 +33,16 @@ from drivers.errors import (
     DeviceUnavailable,
     ProtocolError,
 )
+from drivers.serial_port import SerialPort, SerialSettings
 from drivers.states import CONNECTING, READY, Backoff, DeviceState, error, unavailable
 
 _log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-#: What pyserial lets escape: its own errors, OS errors, and raw termios errors (tcsetattr,
-#: tcflush on a vanished pty; reopening a pty with 7-bit settings gives termios error 22).
-_PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 FrameT = TypeVar("FrameT")
 
-
-@dataclass(frozen=True)
-class SerialSettings:
-    """Line settings: baud rate, data bits, parity (``N``/``E``/``O``) and stop bits."""
-
-    baudrate: int = 9600
-    bytesize: int = 8
-    parity: str = "N"
-    stopbits: int = 1
-
+__all__ = ["DIALOG_06_LINE", "PTY_LINE", "TOLEDO_8217_LINE", "ByteTransport", "FrameParser",
+           "Link", "SerialSettings", "SerialTransport", "read_frame"]
 
 TOLEDO_8217_LINE = SerialSettings(9600, 7, "E", 1)
 DIALOG_06_LINE = SerialSettings(9600, 7, "O", 1)
@@ -94,14 +79,13 @@ class ByteTransport(Protocol):
 
 
 class SerialTransport:
-    """A pyserial port on ``path`` driven from one worker thread."""
+    """A :class:`ByteTransport` over a :class:`SerialPort` on ``path``; a failed call closes it."""
 
     def __init__(self, path: str, settings: SerialSettings, *, write_timeout: float = 1.0):
         self.path = path
         self.settings = settings
         self.write_timeout = write_timeout
-        self._port: Any = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._port: SerialPort | None = None
 
     @property
     def is_open(self) -> bool:
@@ -110,93 +94,39 @@ class SerialTransport:
 
     async def open(self) -> None:
         """Open the port with the line settings; ``DeviceUnavailable`` when it cannot."""
-        if self._port is not None:
-            return
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"serial {self.path}")
-        try:
-            self._port = await self._run(self._open_port)
-        except BaseException:
-            self._shutdown_executor()
-            raise
+        if self._port is None:
+            self._port = await SerialPort.open(self.path, self.settings)
 
     async def close(self) -> None:
         """Close the port and stop the worker thread; safe to call twice."""
         port, self._port = self._port, None
         if port is not None:
-            port.cancel_read()
-            await self._run(port.close)
-        self._shutdown_executor()
+            await port.close()
 
     async def write(self, data: bytes) -> None:
         """Write ``data`` (at most ``write_timeout`` seconds)."""
-        port = self._require_port()
-        written = await self._io(lambda: port.write(data))
-        if written != len(data):
-            await self.close()
-            raise DeviceTimeout(f"{self.path}: write timed out", reason="write_timeout")
+        await self._io(lambda port: port.write(data, self.write_timeout))
 
     async def read(self, timeout: float) -> bytes:
         """Return the bytes available once at least one arrived; ``DeviceTimeout`` if none."""
-        port = self._require_port()
-        data: bytes = await self._io(lambda: _read_some(port, timeout))
+        data = await self._io(lambda port: port.read_available(timeout))
         if not data:
             raise DeviceTimeout(f"{self.path}: no answer within {timeout} s", reason="no_answer")
         return data
 
     async def discard_input(self) -> None:
         """Drop unread input."""
-        port = self._require_port()
-        await self._io(port.reset_input_buffer)
+        await self._io(lambda port: port.discard_input())
 
-    def _open_port(self) -> Any:
-        s = self.settings
-        try:
-            return serial.Serial(self.path, baudrate=s.baudrate, bytesize=s.bytesize,
-                                 parity=s.parity, stopbits=s.stopbits, timeout=0,
-                                 write_timeout=self.write_timeout)
-        except _PORT_ERRORS as exc:
-            reason = "not_found" if _errno(exc) == errno.ENOENT else "open_failed"
-            raise DeviceUnavailable(f"{self.path}: {exc}", reason=reason) from exc
-
-    def _require_port(self) -> Any:
+    async def _io(self, call: Callable[[SerialPort], Awaitable[T]]) -> T:
+        """Run a port call; a failure (unplugged, write timeout) closes the port."""
         if self._port is None:
             raise DeviceUnavailable(f"{self.path}: port not open", reason="not_open")
-        return self._port
-
-    async def _io(self, call: Callable[[], T]) -> T:
-        """Run an I/O call in the worker; an I/O failure closes the port (unplugged)."""
         try:
-            return await self._run(call)
-        except _PORT_ERRORS as exc:
+            return await call(self._port)
+        except DeviceError:
             await self.close()
-            raise DeviceUnavailable(f"{self.path}: {exc}", reason="io_error") from exc
-
-    async def _run(self, call: Callable[[], T]) -> T:
-        if self._executor is None:
-            raise DeviceUnavailable(f"{self.path}: port not open", reason="not_open")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-
-    def _shutdown_executor(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True)
-
-
-def _errno(exc: BaseException) -> int | None:
-    code = getattr(exc, "errno", None)
-    if code is None and exc.args and isinstance(exc.args[0], int):
-        code = exc.args[0]
-    return code if isinstance(code, int) else None
-
-
-def _read_some(port: Any, timeout: float) -> bytes:
-    """Blocking: wait up to ``timeout`` for one byte, then take whatever else is buffered."""
-    port.timeout = timeout
-    first: bytes = port.read(1)
-    if not first:
-        return b""
-    waiting = port.in_waiting
-    return first + (port.read(waiting) if waiting else b"")
+            raise
 
 
 class FrameParser(Protocol, Generic[FrameT]):

@@ -2,31 +2,27 @@
 
 ``ScanFramer`` is the sans-I/O part: bytes in (any split), scans out; CR, LF and CRLF all end a
 scan, empty lines are skipped, and a run of bytes too long to be a barcode is dropped as
-garbage up to the next CR/LF. ``SerialScanner`` reads the port in one worker thread (every read
-with a timeout); a pulled cable makes it ``unavailable`` and it reopens the port with backoff,
-without ending its ``scans()`` iterator.
+garbage up to the next CR/LF. ``SerialScanner`` reads a :class:`~drivers.serial_port.SerialPort`
+(one worker thread, every read with a timeout); a pulled cable or a missing port makes it
+``unavailable("unplugged")`` and it reopens the port with backoff, without ending its ``scans()``
+iterator.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Any, TypeVar
-
-import serial
 
 from drivers import states
-from drivers.errors import DeviceError, DeviceTimeout, DeviceUnavailable
+from drivers.errors import DeviceError, DeviceUnavailable
+from drivers.serial_port import SerialPort, SerialSettings
 from drivers.states import Backoff, DeviceState, Status
 
 __all__ = ["ScanFramer", "SerialScanner"]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 MAX_SCAN = 512  # bytes; longer runs without CR/LF are noise, not a barcode
 
 
@@ -65,12 +61,13 @@ class SerialScanner:
                  call_timeout: float = 5.0, backoff: Backoff | None = None,
                  framer: ScanFramer | None = None) -> None:
         self.path = path
-        self._options: dict[str, Any] = {"baudrate": baudrate, "timeout": read_timeout}
+        self._settings = SerialSettings(baudrate)
+        self._read_timeout = read_timeout
         self._call_timeout = call_timeout
         self._backoff = backoff or Backoff()
         self._framer = framer or ScanFramer()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scanner")
-        self._port: serial.Serial | None = None
+        self._port: SerialPort | None = None
+        self._opening = asyncio.Lock()
         self._state = states.CONNECTING
         self._changed = asyncio.Event()
 
@@ -90,9 +87,9 @@ class SerialScanner:
     async def connect(self) -> bool:
         """Open the port now; False (state unavailable) if it cannot be opened."""
         try:
-            await self._call(self._open)
+            await self._open()
         except DeviceError as exc:
-            self._lose(exc)
+            await self._lose(exc)
             return False
         self._backoff.reset()
         self._set_state(states.READY)
@@ -105,9 +102,9 @@ class SerialScanner:
                 await asyncio.sleep(self._backoff.next_delay())
                 continue
             try:
-                data = await self._call(self._read)
+                data = await self._read()
             except DeviceError as exc:
-                self._lose(exc)
+                await self._lose(exc)
                 continue
             for scan in self._framer.feed(data):
                 yield scan
@@ -120,22 +117,29 @@ class SerialScanner:
 
     async def aclose(self) -> None:
         """Close the port and stop the worker thread."""
-        with contextlib.suppress(DeviceError):
-            await self._call(self._close_port)
-        await asyncio.to_thread(self._executor.shutdown, wait=True)
+        port, self._port = self._port, None
+        if port is not None:
+            await port.close()
 
-    async def _call(self, function: Callable[[], T]) -> T:
-        """Run a blocking call in the worker thread, with the call timeout."""
-        future = asyncio.get_running_loop().run_in_executor(self._executor, function)
-        try:
-            return await asyncio.wait_for(future, self._call_timeout)
-        except TimeoutError as exc:
-            raise DeviceTimeout(f"scanner {self.path}: no answer", reason="timeout") from exc
+    async def _open(self) -> None:
+        """Open the port if it is closed (one opener at a time)."""
+        async with self._opening:
+            if self._port is None:
+                self._port = await SerialPort.open(self.path, self._settings,
+                                                   name=f"scanner {self.path}",
+                                                   grace=self._call_timeout)
 
-    def _lose(self, exc: DeviceError) -> None:
-        """Record a failure: port closed, state unavailable."""
-        self._executor.submit(self._close_port)
-        self._set_state(states.unavailable(exc.reason, str(exc)))
+    async def _read(self) -> bytes:
+        """What has arrived, waiting at most the read timeout."""
+        if self._port is None:
+            raise DeviceUnavailable(f"scanner {self.path}: not open", reason="unplugged")
+        return await self._port.read_available(self._read_timeout)
+
+    async def _lose(self, exc: DeviceError) -> None:
+        """Record a failure: port closed, state unavailable (any missing port is unplugged)."""
+        await self.aclose()
+        reason = "unplugged" if isinstance(exc, DeviceUnavailable) else exc.reason
+        self._set_state(states.unavailable(reason, str(exc)))
 
     def _set_state(self, new: DeviceState) -> None:
         """Change state, logging a loss or a recovery once, and wake the waiters."""
@@ -146,29 +150,3 @@ class SerialScanner:
                     "unavailable" if lost else "back", new.detail or "ok")
         self._changed.set()
         self._changed = asyncio.Event()
-
-    # Blocking calls, in the worker thread only. pyserial errors are mapped here.
-
-    def _open(self) -> None:
-        """Open the port."""
-        if self._port is None:
-            try:
-                self._port = serial.Serial(self.path, **self._options)
-            except (serial.SerialException, OSError) as exc:
-                raise DeviceUnavailable(f"scanner {self.path}: {exc}", reason="unplugged") from exc
-
-    def _read(self) -> bytes:
-        """Read what has arrived, waiting at most the read timeout."""
-        if self._port is None:
-            raise DeviceUnavailable(f"scanner {self.path}: not open", reason="unplugged")
-        try:
-            return bytes(self._port.read(max(1, self._port.in_waiting)))
-        except (serial.SerialException, OSError) as exc:
-            raise DeviceUnavailable(f"scanner {self.path}: {exc}", reason="unplugged") from exc
-
-    def _close_port(self) -> None:
-        """Close the port, ignoring errors of a port already gone."""
-        port, self._port = self._port, None
-        if port is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
-                port.close()

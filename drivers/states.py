@@ -7,7 +7,10 @@ and once when back, and retry with ``Backoff``.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -67,3 +70,38 @@ class Backoff:
     def reset(self) -> None:
         """Forget past failures (the device is back)."""
         self.attempt = 0
+
+
+class StateCell:
+    """A device's current state, set in one place and awaited by callers.
+
+    Logged once when the device is lost (or its fault changes) and once when it is back.
+    """
+
+    def __init__(self, name: str, logger: logging.Logger,
+                 initial: DeviceState = CONNECTING) -> None:
+        self.name = name
+        self.value = initial
+        self._log = logger
+        self._changed = asyncio.Event()
+
+    def set(self, new: DeviceState) -> DeviceState:
+        """Change the state, wake the waiters; return the previous state."""
+        old, self.value = self.value, new
+        if not new.usable and new.status is not Status.CONNECTING:
+            if (new.status, new.reason) != (old.status, old.reason):
+                self._log.warning("%s %s (%s): %s", self.name, new.status, new.reason,
+                                  new.detail or "")
+        elif new.usable and not old.usable and old.status is not Status.CONNECTING:
+            self._log.info("%s back: %s", self.name, new.status)
+        self._changed.set()
+        self._changed = asyncio.Event()
+        return old
+
+    async def wait_for(self, accept: Callable[[DeviceState], bool],
+                       timeout: float) -> DeviceState:
+        """Wait until the state satisfies ``accept``; ``TimeoutError`` after ``timeout`` s."""
+        async with asyncio.timeout(timeout):
+            while not accept(self.value):
+                await self._changed.wait()
+        return self.value

@@ -58,16 +58,15 @@ class SerialDisplay:
         self._backoff = backoff or Backoff()
         self._port: SerialPort | None = None
         self._opening = asyncio.Lock()  # show() and run() may both reconnect
-        self._state = states.CONNECTING
+        self._cell = states.StateCell(f"display {path}", log)
         self._screen: Lines = BLANK
         self._retry_at = 0.0
         self._lost = asyncio.Event()
-        self._changed = asyncio.Event()
 
     @property
     def state(self) -> DeviceState:
         """Whether the display can show text now, and why not."""
-        return self._state
+        return self._cell.value
 
     async def __aenter__(self) -> SerialDisplay:
         await self.reconnect()
@@ -109,9 +108,7 @@ class SerialDisplay:
 
     async def wait_for_status(self, status: states.Status, timeout: float = 5.0) -> None:
         """Wait until the state has this status; TimeoutError after ``timeout`` seconds."""
-        async with asyncio.timeout(timeout):
-            while self._state.status is not status:
-                await self._changed.wait()
+        await self._cell.wait_for(lambda state: state.status is status, timeout)
 
     async def aclose(self) -> None:
         """Close the port and stop the worker thread."""
@@ -153,15 +150,9 @@ class SerialDisplay:
         self._set_state(states.unavailable(reason, str(exc)))
 
     def _set_state(self, new: DeviceState) -> None:
-        """Change state, logging a loss or a recovery once."""
-        old, self._state = self._state, new
-        self._changed.set()
-        self._changed = asyncio.Event()
+        """Change state (logged once on loss and recovery); the reconnect loop follows it."""
+        self._cell.set(new)
         if new.status is states.Status.UNAVAILABLE:
             self._lost.set()
-            if old.status is not states.Status.UNAVAILABLE:
-                log.warning("display %s unavailable: %s", self.path, new.detail)
         else:
             self._lost.clear()
-            if old.status is states.Status.UNAVAILABLE:
-                log.info("display %s back", self.path)

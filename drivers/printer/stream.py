@@ -39,7 +39,7 @@ from drivers.printer.status import (
     parse_paper_sensor,
     parse_status,
 )
-from drivers.states import CONNECTING, Backoff, DeviceState, Status, error, unavailable
+from drivers.states import Backoff, DeviceState, StateCell, Status, error, unavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,14 +87,13 @@ class StreamPrinter:
         self._backoff = backoff or Backoff()
         self._lock = asyncio.Lock()
         self._link: PrinterLink | None = None
-        self._state = CONNECTING
-        self._changed = asyncio.Event()
+        self._cell = StateCell(f"printer {name}", log)
         self._supervisor: asyncio.Task[None] | None = None
 
     @property
     def state(self) -> DeviceState:
         """The printer's current state."""
-        return self._state
+        return self._cell.value
 
     def __str__(self) -> str:
         """The printer's name (its path or address)."""
@@ -124,12 +123,9 @@ class StreamPrinter:
                              timeout: float) -> DeviceState:
         """Wait until the state satisfies ``accept``; ``DeviceTimeout`` after ``timeout`` s."""
         try:
-            async with asyncio.timeout(timeout):
-                while not accept(self._state):
-                    await self._changed.wait()
+            return await self._cell.wait_for(accept, timeout)
         except TimeoutError as exc:
-            raise DeviceTimeout(f"printer {self} still {self._state}", reason="state") from exc
-        return self._state
+            raise DeviceTimeout(f"printer {self} still {self.state}", reason="state") from exc
 
     async def status(self) -> PrinterStatus:
         """Ask the printer for its real-time status (the state follows)."""
@@ -140,9 +136,9 @@ class StreamPrinter:
         """Print one job: refused on a fault, confirmed by the ``GS r 1`` barrier."""
         async with self._lock:
             raise_on_fault(await self._refresh(), f"job {job_id} not sent")
-            self._set_state(DeviceState(Status.BUSY))
+            self._cell.set(DeviceState(Status.BUSY))
             after = await self._exchange(lambda link: self._send_job(link, data))
-            self._set_state(state_of(after))
+            self._cell.set(state_of(after))
             raise_on_fault(after, f"job {job_id} interrupted")
 
     async def kick_drawer(self, pin: int, on_ms: int = 50, off_ms: int = 50) -> None:
@@ -178,7 +174,7 @@ class StreamPrinter:
 
     async def _refresh(self) -> PrinterStatus:
         status = await self._exchange(self._query_status)
-        self._set_state(state_of(status))
+        self._cell.set(state_of(status))
         return status
 
     async def _query_status(self, link: PrinterLink) -> PrinterStatus:
@@ -192,7 +188,7 @@ class StreamPrinter:
             return await action(link)
         except (DeviceUnavailable, DeviceTimeout, ProtocolError) as exc:
             await self._close_link()
-            self._set_state(unavailable(exc.reason, str(exc)))
+            self._cell.set(unavailable(exc.reason, str(exc)))
             raise
 
     async def _connected(self) -> PrinterLink:
@@ -200,7 +196,7 @@ class StreamPrinter:
             try:
                 self._link = await self._connect()
             except DeviceUnavailable as exc:
-                self._set_state(unavailable(exc.reason, str(exc)))
+                self._cell.set(unavailable(exc.reason, str(exc)))
                 raise
         return self._link
 
@@ -218,18 +214,8 @@ class StreamPrinter:
         async with self._lock:
             with suppress(DeviceError):
                 await self._refresh()
-        if self._state.status is Status.UNAVAILABLE:
+        if self.state.status is Status.UNAVAILABLE:
             return self._backoff.next_delay()
         self._backoff.reset()
         return self._poll_interval
 
-    def _set_state(self, state: DeviceState) -> None:
-        previous, self._state = self._state, state
-        if (state.status, state.reason) == (previous.status, previous.reason):
-            return
-        if not state.usable:
-            log.warning("printer %s: %s (%s)", self, state.status, state.reason)
-        elif not previous.usable and previous.status is not Status.CONNECTING:
-            log.info("printer %s: back, %s", self, state.status)
-        self._changed.set()
-        self._changed = asyncio.Event()

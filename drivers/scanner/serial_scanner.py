@@ -68,13 +68,12 @@ class SerialScanner:
         self._framer = framer or ScanFramer()
         self._port: SerialPort | None = None
         self._opening = asyncio.Lock()
-        self._state = states.CONNECTING
-        self._changed = asyncio.Event()
+        self._cell = states.StateCell(f"scanner {path}", log)
 
     @property
     def state(self) -> DeviceState:
         """Whether the scanner is connected, and why not."""
-        return self._state
+        return self._cell.value
 
     async def __aenter__(self) -> SerialScanner:
         await self.connect()
@@ -92,7 +91,7 @@ class SerialScanner:
             await self._lose(exc)
             return False
         self._backoff.reset()
-        self._set_state(states.READY)
+        self._cell.set(states.READY)
         return True
 
     async def scans(self) -> AsyncIterator[str]:
@@ -111,9 +110,7 @@ class SerialScanner:
 
     async def wait_for_status(self, status: Status, timeout: float = 5.0) -> None:
         """Wait until the state has this status; TimeoutError after ``timeout`` seconds."""
-        async with asyncio.timeout(timeout):
-            while self._state.status is not status:
-                await self._changed.wait()
+        await self._cell.wait_for(lambda state: state.status is status, timeout)
 
     async def aclose(self) -> None:
         """Close the port and stop the worker thread."""
@@ -139,14 +136,5 @@ class SerialScanner:
         """Record a failure: port closed, state unavailable (any missing port is unplugged)."""
         await self.aclose()
         reason = "unplugged" if isinstance(exc, DeviceUnavailable) else exc.reason
-        self._set_state(states.unavailable(reason, str(exc)))
+        self._cell.set(states.unavailable(reason, str(exc)))
 
-    def _set_state(self, new: DeviceState) -> None:
-        """Change state, logging a loss or a recovery once, and wake the waiters."""
-        old, self._state = self._state, new
-        lost = new.status is Status.UNAVAILABLE
-        if lost != (old.status is Status.UNAVAILABLE):
-            log.log(logging.WARNING if lost else logging.INFO, "scanner %s %s: %s", self.path,
-                    "unavailable" if lost else "back", new.detail or "ok")
-        self._changed.set()
-        self._changed = asyncio.Event()

@@ -10,21 +10,18 @@ stable symlink to the slave end (like ``/dev/serial/by-id``). Fault injection: `
 ``replug()`` (a new pty behind the same path, a power-cycled screen) and ``stall()`` /
 ``resume()`` (XOFF and stop reading: writes time out).
 
-``PtyLink`` is the pty pair behind a stable path; the scanner simulator uses it too.
+The pty pair behind a stable path is ``drivers.pty_link.PtyLink``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import select
-import tempfile
 import threading
-import tty
 from collections.abc import Callable
 from types import TracebackType
 
-__all__ = ["CODE_TABLES", "DisplaySimulator", "PtyLink", "ScreenModel"]
+from drivers.pty_link import PtyLink
+
+__all__ = ["CODE_TABLES", "DisplaySimulator", "ScreenModel"]
 
 CODE_TABLES = {0: "cp437", 16: "cp1252", 17: "cp866", 19: "cp858"}
 XON, XOFF = b"\x11", b"\x13"
@@ -173,67 +170,6 @@ class ScreenModel:
                 self.col, self.row = 0, (self.row + 1) % self.rows
         self.cells[self.row][self.col] = char
         self.col += 1
-
-
-class PtyLink:
-    """A pty pair whose slave end is reachable at a stable symlink; it can be unplugged."""
-
-    def __init__(self, name: str = "ttySIM") -> None:
-        self._directory = tempfile.mkdtemp(prefix="tillbox-pty-")
-        self.path = os.path.join(self._directory, name)
-        self._lock = threading.Lock()
-        self._master = self._slave = -1
-        self.plug()
-
-    @property
-    def plugged(self) -> bool:
-        """Whether a pty is behind the path."""
-        return self._master >= 0
-
-    def plug(self) -> None:
-        """Create a new raw pty behind the path."""
-        with self._lock:
-            if self._master >= 0:
-                return
-            self._master, self._slave = os.openpty()
-            tty.setraw(self._slave)
-            os.symlink(os.ttyname(self._slave), self.path)
-
-    def unplug(self) -> None:
-        """Remove the pty: the open slave end gets I/O errors, the path disappears."""
-        with self._lock:
-            if self._master < 0:
-                return
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
-            os.close(self._master)
-            os.close(self._slave)
-            self._master = self._slave = -1
-
-    def read(self, timeout: float) -> bytes:
-        """Bytes the driver wrote, waiting up to ``timeout``; empty if none or unplugged."""
-        with self._lock:
-            if self._master < 0:
-                return b""
-            ready, _, _ = select.select([self._master], [], [], timeout)
-            if not ready:
-                return b""
-            try:
-                return os.read(self._master, 4096)
-            except OSError:
-                return b""
-
-    def write(self, data: bytes) -> None:
-        """Send bytes to the driver (dropped if unplugged, like a cable pulled)."""
-        with self._lock:
-            if self._master >= 0:
-                os.write(self._master, data)
-
-    def close(self) -> None:
-        """Unplug and remove the directory of the path."""
-        self.unplug()
-        with contextlib.suppress(OSError):
-            os.rmdir(self._directory)
 
 
 class DisplaySimulator:

@@ -10,15 +10,12 @@ machine and writes the answers back. Use it as a context manager, or :func:`pty_
 
 from __future__ import annotations
 
-import os
-import select
-import tempfile
 import threading
-import tty
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 
 from drivers.printer.simulator import EscPosMachine
+from drivers.pty_link import PtyLink
 
 _POLL = 0.05
 """Seconds the serving thread waits for bytes before checking whether it must stop."""
@@ -29,28 +26,24 @@ class PtyPrinterSimulator(EscPosMachine):
 
     def __init__(self, name: str = "ttyPRINTER") -> None:
         super().__init__()
-        self._directory = tempfile.mkdtemp(prefix="tillbox-printer-")
-        self.path = os.path.join(self._directory, name)
+        self.link = PtyLink(name, plugged=False)
+        self.path = self.link.path
         self._lock = threading.Lock()
-        self._fds: tuple[int, int] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
     def plugged(self) -> bool:
         """Whether a pty is behind the path and served."""
-        return self._fds is not None
+        return self.link.plugged
 
     def plug(self) -> None:
         """Create a raw pty behind ``path`` and serve it from one thread."""
-        if self._fds is not None:
+        if self.link.plugged:
             return
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        os.symlink(os.ttyname(slave), self.path)
-        self._fds = (master, slave)
+        self.link.plug()
         self._stop.clear()
-        self._thread = threading.Thread(target=self._serve, args=(master,), daemon=True,
+        self._thread = threading.Thread(target=self._serve, daemon=True,
                                         name=f"printer sim {self.path}")
         self._thread.start()
 
@@ -60,17 +53,12 @@ class PtyPrinterSimulator(EscPosMachine):
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        fds, self._fds = self._fds, None
-        with suppress(FileNotFoundError):
-            os.unlink(self.path)
-        for fd in fds or ():
-            os.close(fd)
+        self.link.unplug()
 
     def close(self) -> None:
         """Unplug and remove the symlink's directory (idempotent)."""
         self.unplug()
-        with suppress(OSError):
-            os.rmdir(self._directory)
+        self.link.close()
 
     def __enter__(self) -> PtyPrinterSimulator:
         """Plug the printer in."""
@@ -86,19 +74,12 @@ class PtyPrinterSimulator(EscPosMachine):
         with self._lock:
             return super().feed(data)
 
-    def _serve(self, master: int) -> None:
+    def _serve(self) -> None:
         while not self._stop.is_set():
-            ready, _, _ = select.select([master], [], [], _POLL)
-            if not ready:
-                continue
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO while the driver has the slave closed: wait for it
-                self._stop.wait(_POLL)
-                continue
-            answer = self.feed(data)
+            data = self.link.read(_POLL)
+            answer = self.feed(data) if data else b""
             if answer:
-                os.write(master, answer)
+                self.link.write(answer)
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from drivers.display.simulator import PtyLink
+from drivers.pty_link import PtyLink
 
 __all__ = ["ScannerSimulator"]
 

@@ -14,12 +14,12 @@ from typing import Any
 from fiscal.errors import InvalidInput, OverReturn
 from fiscal.money import check_text, round_div
 from fiscal.pricing import price_ticket, settle, summarise
-from fiscal.records import Copy, Invoice, OriginalRef, Party, Ticket, TicketLine
+from fiscal.records import Copy, Invoice, OriginalRef, Party, PriceMode, Ticket, TicketLine
 from fiscal.requests import InvoiceRequest, ReturnRequest, SaleRequest
 from fiscal.settings import JournalSettings
 
 
-def price_mode(settings: JournalSettings) -> str:
+def price_mode(settings: JournalSettings) -> PriceMode:
     """Return ``incl`` or ``excl`` for the store's price entry mode."""
     return "incl" if settings.prices_include_vat else "excl"
 
@@ -36,7 +36,7 @@ def build_sale(request: SaleRequest, settings: JournalSettings, day: dt.date) ->
     priced = price_ticket(request.lines, request.discount, settings)
     payments, change = settle(priced.total, request.payments, settings, refund=False)
     return Ticket(
-        type="sale", operator=request.operator, price_mode=price_mode(settings),  # type: ignore[arg-type]
+        type="sale", operator=request.operator, price_mode=price_mode(settings),
         currency=settings.currency, lines=priced.lines, ticket_discount=priced.ticket_discount,
         breakdown=priced.breakdown, total_excl=priced.total_excl, total_vat=priced.total_vat,
         total=priced.total, payments=payments, change=change, line_count=len(priced.lines),

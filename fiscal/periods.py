@@ -18,7 +18,6 @@ from fiscal import jet
 from fiscal.closing import ClosureKind, fiscal_year_bounds, fold_day, fold_period, month_bounds
 from fiscal.errors import DayNotClosed, InvalidInput, PeriodClosed
 from fiscal.records import Closure, Event
-from fiscal.store import tickets_on
 
 if TYPE_CHECKING:
     from fiscal.chain import Entry
@@ -154,10 +153,9 @@ class Periods:
         previous = self.last["day_closure"]
         for day in days:
             text = day.isoformat()
-            tickets = [(e.chain_seq, e.record) for e in await tickets_on(self._journal.store,
-                                                                         text)]
-            cash = [e.record for e in await self._journal.store.of_type_on("cash_movement",
-                                                                           text, text)]
+            store = self._journal.store
+            tickets = [(e.chain_seq, e.record) for e in await store.tickets_on(text)]
+            cash = [e.record for e in await store.of_type_on("cash_movement", text, text)]
             closure = fold_day(day, tickets, cash, previous, operator=operator,
                                automatic=automatic)
             pending += _closure_pending(closure)

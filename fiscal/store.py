@@ -221,6 +221,10 @@ class Store:
         details = found[0].record["details"]
         return str(details.get("new_key_id") or details["key_id"])
 
+    async def tickets_on(self, day: str) -> list[Entry]:
+        """Return the ``ticket`` chain entries (sales and returns) of a business date."""
+        return await self._select("chain = 'ticket' AND business_date = ? ORDER BY seq", (day,))
+
     async def last_of_type(self, record_type: str) -> Entry | None:
         """Return the latest entry of a record type."""
         found = await self._select("type = ? ORDER BY seq DESC LIMIT 1", (record_type,))
@@ -247,9 +251,3 @@ class Store:
             for entry in found:
                 yield entry
             cursor_seq = found[-1].seq + 1
-
-
-async def tickets_on(store: Store, day: str) -> list[Entry]:
-    """Return the ``ticket`` chain entries (sales and returns) of a business date."""
-    return await store._select(
-        "chain = 'ticket' AND business_date = ? ORDER BY seq", (day,))

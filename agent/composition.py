@@ -13,18 +13,21 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-import secrets
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import asdict, is_dataclass
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import asdict, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import structlog
 from fastapi import FastAPI
 
+from agent.boxdb import BoxDb
 from agent.devices import DEVICE_KINDS, Devices
-from agent.http.app import AppServices, VerificationOutcome, Verifier, create_app
+from agent.events import EventBus
+from agent.http.app import create_app
+from agent.http.context import AppServices, VerificationOutcome, Verifier
+from agent.http.idempotency import SCHEMA as IDEMPOTENCY_SCHEMA
 from agent.observability import (
     INTEGRITY_FAILURE,
     DeviceStatus,
@@ -32,6 +35,11 @@ from agent.observability import (
     check_heads,
     write_event,
 )
+from agent.services.access import Access
+from agent.services.cash import CashDesk
+from agent.services.catalog import Catalog
+from agent.services.receipts import Receipts
+from agent.services.sales import Sales
 from agent.settings import DevicesSettings, Settings, software_version
 from fiscal.journal import Clock, Journal, utc_now
 
@@ -59,11 +67,6 @@ def device_states(devices: DevicesSettings) -> list[DeviceStatus]:
         reason = "not_connected" if driver == "simulated" else "not_configured"
         states.append(DeviceStatus(kind=kind, driver=driver, state="unavailable", reason=reason))
     return states
-
-
-def pairing_code() -> str:
-    """A fresh 6-digit code to pair a frontend (shown on the status page)."""
-    return f"{secrets.randbelow(1_000_000):06d}"
 
 
 def load_verifier() -> Verifier | None:
@@ -119,15 +122,30 @@ async def compose(settings: Settings, *, clock: Clock = utc_now,
                   verifier: Verifier | None = None) -> AsyncIterator[Box]:
     """Build the box from ``settings``; close what it opened on exit."""
     version = software_version()
-    journal = await Journal.open(settings.data_dir, settings.journal.to_fiscal(version), clock)
-    try:
+    async with AsyncExitStack() as stack:
+        journal = await Journal.open(settings.data_dir, settings.journal.to_fiscal(version),
+                                     clock)
+        stack.push_async_callback(journal.close)
+        db = await BoxDb.open(settings.data_dir, (IDEMPOTENCY_SCHEMA,))
+        stack.push_async_callback(db.close)
         health = Health(device_states(settings.devices), clock)
         devices = Devices(settings.devices)
         await check_journal_heads(journal, health)
-        services = AppServices(settings=settings, journal=journal, health=health,
-                               version=version, pairing_code=pairing_code(),
-                               started_at=health.now_text(),
-                               verifier=verifier or load_verifier(), devices=devices)
+        services = await _services(settings, journal, health, db, devices, clock)
+        stack.push_async_callback(services.receipts.close)
+        services = replace(services, verifier=verifier or load_verifier())
         yield Box(settings, journal, health, services, create_app(services), devices)
-    finally:
-        await journal.close()
+
+
+async def _services(settings: Settings, journal: Journal, health: Health, db: BoxDb,
+                    devices: Devices, clock: Clock) -> AppServices:
+    bus = EventBus(health.now_text)
+    access = await Access.open(db, clock, settings.access.initial_admin_pin)
+    catalog = await Catalog.open(db, settings.journal.vat_rates)
+    sales = await Sales.open(db, journal, catalog, health, bus, devices)
+    cash = await CashDesk.open(db, journal, health, bus)
+    receipts = await Receipts.open(db, journal, settings, devices, bus)
+    return AppServices(settings=settings, journal=journal, health=health,
+                       version=software_version(), started_at=health.now_text(), db=db,
+                       bus=bus, access=access, catalog=catalog, sales=sales, cash=cash,
+                       receipts=receipts, devices=devices)

@@ -129,6 +129,12 @@ class LogSettings(Section):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+class AccessSettings(Section):
+    """Users and frontends: the initial admin PIN (random and shown on the status page if unset)."""
+
+    initial_admin_pin: str | None = Field(default=None, pattern=r"^[0-9]{4,8}$")
+
+
 class Settings(BaseSettings):
     """Everything the box is configured with, validated."""
 
@@ -142,6 +148,7 @@ class Settings(BaseSettings):
     devices: DevicesSettings = DevicesSettings()
     cloud: CloudSettings = CloudSettings()
     log: LogSettings = LogSettings()
+    access: AccessSettings = AccessSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -14,10 +14,7 @@ with a stable ``code`` and, when one input is at fault, its ``field``::
 from __future__ import annotations
 
 import socket
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from http import HTTPStatus
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import structlog
@@ -27,19 +24,25 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from agent.devices import Devices
+from agent.errors import ProblemError
+from agent.http.access_api import install_access_api
+from agent.http.cash_api import install_cash_api
+from agent.http.catalog_api import install_catalog_api
+from agent.http.context import AppServices
 from agent.http.devices_api import DeviceOut, device_list, install_devices_api
+from agent.http.events_api import install_events_api
+from agent.http.idempotency import IdempotencyMiddleware
+from agent.http.receipts_api import install_receipts_api
+from agent.http.reports_api import install_reports_api
+from agent.http.sales_api import install_sales_api
 from agent.http.status_page import ChainRow, StatusView, render
 from agent.i18n import pick_language
 from agent.observability import (
     INTEGRITY_FAILURE,
     INTEGRITY_PASSED,
-    Health,
     VerificationSummary,
-    network_addresses,
     write_event,
 )
-from agent.settings import Settings
 from fiscal.errors import (
     DayNotClosed,
     FiscalError,
@@ -52,29 +55,11 @@ from fiscal.errors import (
 from fiscal.journal import Journal
 
 PROBLEM_JSON = "application/problem+json"
-VerificationOutcome = tuple[bool, list[dict[str, Any]]]
-Verifier = Callable[[Path], Awaitable[VerificationOutcome]]
-"""Verify a data directory fully: ``(clean, findings as JSON objects)``."""
 
 FISCAL_STATUS: tuple[tuple[type[FiscalError], int], ...] = (
     (InvalidInput, 422), (NotFound, 404), (PeriodClosed, 409), (DayNotClosed, 409),
     (JournalCorrupt, 500), (KeyFileError, 500),
 )
-
-
-@dataclass(frozen=True)
-class AppServices:
-    """What the HTTP layer needs from the box, built by the composition root."""
-
-    settings: Settings
-    journal: Journal
-    health: Health
-    version: str
-    pairing_code: str
-    started_at: str
-    verifier: Verifier | None = None
-    devices: Devices | None = None
-    addresses: Callable[[], Sequence[tuple[str, str]]] = field(default=network_addresses)
 
 
 # -- response models --------------------------------------------------------------------------
@@ -166,15 +151,6 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 # -- errors -----------------------------------------------------------------------------------
 
 
-class ProblemError(Exception):
-    """Answer with a problem document."""
-
-    def __init__(self, status: int, code: str, detail: str | None = None,
-                 field: str | None = None) -> None:
-        super().__init__(detail or code)
-        self.status, self.code, self.detail, self.field = status, code, detail, field
-
-
 def problem(status: int, code: str, detail: str | None = None,
             field: str | None = None) -> JSONResponse:
     """Return a ``application/problem+json`` response."""
@@ -238,7 +214,7 @@ def status_view(services: AppServices) -> StatusView:
         alarms=tuple(health.alarms), replication_enabled=settings.cloud.enabled,
         replication_broker=settings.cloud.broker, replication_backlog=journal.state.seq,
         hostname=socket.gethostname(), listen=f"{settings.http.host}:{settings.http.port}",
-        addresses=tuple(services.addresses()), pairing_code=services.pairing_code,
+        addresses=tuple(services.addresses()), pairing_code=services.access.pairing_code,
     )
 
 
@@ -326,4 +302,17 @@ def create_app(services: AppServices) -> FastAPI:
 
     if services.devices is not None:
         install_devices_api(app, services.devices, services.settings.store)
+    _install_services(app, services)
     return app
+
+
+def _install_services(app: FastAPI, services: AppServices) -> None:
+    app.state.access = services.access
+    app.add_middleware(IdempotencyMiddleware, db=services.db)
+    install_access_api(app, services.journal, services.health)
+    install_events_api(app, services.bus)
+    install_catalog_api(app, services)
+    install_sales_api(app, services)
+    install_cash_api(app, services)
+    install_reports_api(app, services)
+    install_receipts_api(app, services)

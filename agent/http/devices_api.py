@@ -16,11 +16,12 @@ import uuid
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from agent.devices import DRAWER_PIN, DRAWER_PULSE_MS, Devices
+from agent.http.auth import require_frontend
 from agent.settings import StoreIdentity
 from drivers.errors import DeviceError, DeviceTimeout, DeviceUnavailable
 from drivers.receipt.document import Blank, Block, Cut, Document, Paper, Rule, Text
@@ -132,7 +133,8 @@ def weight_out(weight: Any) -> WeightOut:
 
 def devices_router(devices: Devices, store: StoreIdentity) -> APIRouter:
     """The ``/v1/devices`` routes around ``devices``."""
-    router = APIRouter(prefix="/v1/devices", tags=["devices"], responses=DEVICE_RESPONSES)
+    router = APIRouter(prefix="/v1/devices", tags=["devices"], responses=DEVICE_RESPONSES,
+                       dependencies=[Depends(require_frontend)])
 
     @router.get("", summary="The peripherals and their states")
     async def list_devices() -> DevicesOut:

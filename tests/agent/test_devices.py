@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from boxkit import frontend
 
 from agent.composition import DEVICE_KINDS, Box, compose
 from agent.settings import DevicesSettings, Settings
@@ -25,10 +26,6 @@ async def box(tmp_path: Path) -> AsyncIterator[Box]:
         yield composed
 
 
-def client_for(box: Box) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=box.app), base_url="http://box")
-
-
 async def states(client: httpx.AsyncClient) -> dict[str, dict[str, str | None]]:
     response = await client.get("/v1/devices")
     assert response.status_code == 200
@@ -37,7 +34,7 @@ async def states(client: httpx.AsyncClient) -> dict[str, dict[str, str | None]]:
 
 async def test_every_simulated_device_is_listed_ready(box: Box) -> None:
     """All five peripherals are listed ready, with where each is connected."""
-    async with client_for(box) as client:
+    async with frontend(box, user=None) as client:
         listed = await states(client)
         health = (await client.get("/health")).json()
         page = (await client.get("/")).text
@@ -53,7 +50,7 @@ async def test_every_simulated_device_is_listed_ready(box: Box) -> None:
 
 async def test_test_print_reaches_the_printer(box: Box) -> None:
     """A test print arrives in the printer simulator as a receipt headed with the store name."""
-    async with client_for(box) as client:
+    async with frontend(box, user=None) as client:
         response = await client.post("/v1/devices/printer/test-print")
     assert response.status_code == 200, response.text
     receipts = box.devices.printer_simulator.receipts  # type: ignore[union-attr]
@@ -64,7 +61,7 @@ async def test_test_print_reaches_the_printer(box: Box) -> None:
 
 async def test_drawer_open_pulses_the_drawer(box: Box) -> None:
     """Opening the drawer sends one pulse on pin 2 through the printer."""
-    async with client_for(box) as client:
+    async with frontend(box, user=None) as client:
         response = await client.post("/v1/devices/drawer/open")
     assert response.status_code == 200, response.text
     kicks = box.devices.printer_simulator.kicks  # type: ignore[union-attr]
@@ -73,7 +70,7 @@ async def test_drawer_open_pulses_the_drawer(box: Box) -> None:
 
 async def test_display_shows_the_two_lines(box: Box) -> None:
     """The two lines posted appear on the display simulator's screen."""
-    async with client_for(box) as client:
+    async with frontend(box, user=None) as client:
         response = await client.post("/v1/devices/display",
                                      json={"line1": "Bonjour", "line2": "Total 12,50 EUR"})
     assert response.status_code == 200, response.text
@@ -85,7 +82,7 @@ async def test_display_shows_the_two_lines(box: Box) -> None:
 async def test_scale_weight_is_the_simulators(box: Box) -> None:
     """Reading the scale returns the grams on the simulated platform, stable."""
     box.devices.scale_simulator.set_weight(1255)  # type: ignore[union-attr]
-    async with client_for(box) as client:
+    async with frontend(box, user=None) as client:
         response = await client.get("/v1/devices/scale/weight")
     assert response.status_code == 200, response.text
     assert response.json() == {"grams": 1255, "stable": True, "net": False, "flags": []}
@@ -106,7 +103,7 @@ async def test_scans_reach_the_queue_through_the_background_task(box: Box) -> No
 async def test_stopped_printer_is_unavailable_not_a_crash(box: Box) -> None:
     """With the printer simulator gone, test print answers 503 and the list says unavailable."""
     await box.devices.printer_simulator.stop()  # type: ignore[union-attr]
-    async with client_for(box) as client:
+    async with frontend(box, user=None) as client:
         response = await client.post("/v1/devices/printer/test-print")
         drawer = await client.post("/v1/devices/drawer/open")
         listed = await states(client)
@@ -125,7 +122,7 @@ async def test_devices_set_to_none_are_not_configured(tmp_path: Path) -> None:
                         devices=DevicesSettings(printer="none", drawer="none", display="none",
                                                 scale="none", scanner="none"))
     async with (compose(settings, clock=FakeClock(START)) as box, box.devices,
-                client_for(box) as client):
+                frontend(box, user=None) as client):
         listed = await states(client)
         weight = await client.get("/v1/devices/scale/weight")
     assert {d["reason"] for d in listed.values()} == {"not_configured"}
@@ -135,7 +132,7 @@ async def test_devices_set_to_none_are_not_configured(tmp_path: Path) -> None:
 async def test_status_page_shows_a_lost_printer(box: Box) -> None:
     """The status page shows the printer unavailable, in words, once its simulator is gone."""
     await box.devices.printer_simulator.stop()  # type: ignore[union-attr]
-    async with client_for(box) as client:
+    async with frontend(box, user=None) as client:
         await client.post("/v1/devices/printer/test-print")
         page = (await client.get("/?lang=en")).text
     assert 'data-device="printer" data-state="unavailable"' in page

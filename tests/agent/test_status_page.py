@@ -76,8 +76,8 @@ async def test_page_is_french_by_default(box: Box) -> None:
     assert page.count("simulé — pas encore connecté") == len(DEVICE_KINDS)
     assert "Imprimante" in page
     assert "Réplication vers le cloud désactivée" in page
-    assert f'id="pairing-code">{box.services.pairing_code}<' in page
-    assert re.fullmatch(r"\d{6}", box.services.pairing_code)
+    assert f'id="pairing-code">{box.services.access.pairing_code}<' in page
+    assert re.fullmatch(r"\d{6}", box.services.access.pairing_code)
     assert f'id="box-key">{box.journal.key.key_id}<' in page
     assert '<meta http-equiv="refresh" content="10">' in page
 

@@ -1,0 +1,14 @@
+"""(Skeleton: the reports routes, filled in by the reports work.)"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+if TYPE_CHECKING:
+    from agent.http.context import AppServices
+
+
+def install_reports_api(app: FastAPI, services: AppServices) -> None:
+    """Add the reports routes."""

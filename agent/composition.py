@@ -129,17 +129,17 @@ async def compose(settings: Settings, *, clock: Clock = utc_now,
         db = await BoxDb.open(settings.data_dir, (IDEMPOTENCY_SCHEMA,))
         stack.push_async_callback(db.close)
         health = Health(device_states(settings.devices), clock)
-        devices = Devices(settings.devices)
+        bus = EventBus(health.now_text)
+        devices = Devices(settings.devices, bus)
         await check_journal_heads(journal, health)
-        services = await _services(settings, journal, health, db, devices, clock)
+        services = await _services(settings, journal, health, db, bus, devices, clock)
         stack.push_async_callback(services.receipts.close)
         services = replace(services, verifier=verifier or load_verifier())
         yield Box(settings, journal, health, services, create_app(services), devices)
 
 
 async def _services(settings: Settings, journal: Journal, health: Health, db: BoxDb,
-                    devices: Devices, clock: Clock) -> AppServices:
-    bus = EventBus(health.now_text)
+                    bus: EventBus, devices: Devices, clock: Clock) -> AppServices:
     access = await Access.open(db, clock, settings.access.initial_admin_pin)
     catalog = await Catalog.open(db, settings.journal.vat_rates)
     sales = await Sales.open(db, journal, catalog, health, bus, devices)

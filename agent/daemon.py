@@ -98,6 +98,8 @@ class Daemon:
             tasks.create_task(self._stop_when_asked(), name="stop")
             self._device_tasks = [tasks.create_task(loop(), name=f"device {name}")
                                   for name, loop in self.box.devices.tasks().items()]
+            self._device_tasks += [tasks.create_task(loop(), name=name) for name, loop
+                                   in self.box.services.receipts.tasks().items()]
         if self.start_journaled:
             await write_event(self.box.journal, self.box.health, BOX_STOP,
                               {"signal": self.stop_signal or "none"})

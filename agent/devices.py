@@ -27,6 +27,7 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any, Self, TypedDict
 
+from agent.events import EventBus
 from agent.observability import DeviceState as PageState
 from agent.observability import DeviceStatus
 from agent.settings import DevicesSettings
@@ -70,8 +71,9 @@ class DeviceInfo(TypedDict):
 class Devices:
     """The peripherals of the box; ``async with`` connects them, see the module docstring."""
 
-    def __init__(self, settings: DevicesSettings) -> None:
+    def __init__(self, settings: DevicesSettings, bus: EventBus | None = None) -> None:
         self.settings = settings
+        self.bus = bus
         self.printer: NetworkPrinter | None = None
         self.display: SerialDisplay | None = None
         self.scale: AnyScale | None = None

@@ -20,10 +20,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from agent.errors import ProblemError
 from agent.http.auth import AdminDep, CashierDep, FrontendDep, ManagerDep, PrincipalDep, access_of
+from agent.http.models import Body
 from agent.observability import Health
 from agent.services.access import Principal, Role, User
 from fiscal.journal import Journal
@@ -31,12 +32,6 @@ from fiscal.requests import EventRequest
 
 SIGN_IN, SIGN_IN_FAILED, SIGN_OUT, ALARM_ACK = 1010, 1011, 40, 1121
 UserId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{0,31}$")]
-
-
-class Body(BaseModel):
-    """A request body: unknown fields refused."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class PairIn(Body):

@@ -6,7 +6,8 @@ root calls; ``tasks()`` are the loops the daemon runs.)
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from agent.boxdb import BoxDb
 from agent.devices import Devices
@@ -29,7 +30,7 @@ class Receipts:
         """Create the tables if needed."""
         return cls(db, journal, settings, devices, bus)
 
-    def tasks(self) -> dict[str, Callable[[], Awaitable[None]]]:
+    def tasks(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
         """The background loops the daemon runs (print queue, e-mail queue)."""
         return {}
 

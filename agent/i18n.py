@@ -116,9 +116,16 @@ TEXTS: dict[str, tuple[str, str, str]] = {
     "section_pairing": ("Appairage", "Pairing", "Сопряжение"),
     "pairing_code": ("Code d'appairage", "Pairing code", "Код сопряжения"),
     "pairing_note": (
-        "Code à saisir sur un terminal de vente ; l'appairage arrive dans une prochaine version.",
-        "Enter this code on a point-of-sale terminal; pairing arrives in a later version.",
-        "Введите этот код на кассовом терминале; сопряжение появится в следующей версии."),
+        "Code à saisir sur le terminal de vente à appairer ; il change après chaque appairage.",
+        "Enter this code on the point-of-sale terminal to pair; it changes after each pairing.",
+        "Введите этот код на кассовом терминале; после каждого сопряжения он меняется."),
+    "paired_frontends": ("Terminaux appairés", "Paired terminals", "Сопряжённые терминалы"),
+    "initial_pin": ("PIN administrateur initial", "Initial admin PIN",
+                    "Начальный PIN администратора"),
+    "initial_pin_note": (
+        "Connectez-vous comme « admin » avec ce PIN puis changez-le : il ne sera plus affiché.",
+        "Sign in as “admin” with this PIN, then change it: it will no longer be shown.",
+        "Войдите как «admin» с этим PIN и смените его: он больше не будет показан."),
 }
 
 

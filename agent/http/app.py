@@ -199,7 +199,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 # -- views ------------------------------------------------------------------------------------
 
 
-def status_view(services: AppServices) -> StatusView:
+async def status_view(services: AppServices) -> StatusView:
     """Gather what the status page shows, now."""
     journal, health, settings = services.journal, services.health, services.settings
     closure = journal.periods.last.get("day_closure") if journal.periods else None
@@ -215,6 +215,8 @@ def status_view(services: AppServices) -> StatusView:
         replication_broker=settings.cloud.broker, replication_backlog=journal.state.seq,
         hostname=socket.gethostname(), listen=f"{settings.http.host}:{settings.http.port}",
         addresses=tuple(services.addresses()), pairing_code=services.access.pairing_code,
+        paired_frontends=len(await services.access.frontends()),
+        initial_admin_pin=await services.access.initial_admin_pin(),
     )
 
 
@@ -282,7 +284,7 @@ def create_app(services: AppServices) -> FastAPI:
         accept_language: Annotated[str | None, Header(max_length=512)] = None,
     ) -> HTMLResponse:
         language = pick_language(accept_language, lang)
-        return HTMLResponse(render(status_view(services), language),
+        return HTMLResponse(render(await status_view(services), language),
                             headers={"Content-Language": language, "Cache-Control": "no-store"})
 
     @app.get("/health", tags=["status"], summary="Liveness and journal health",

@@ -74,6 +74,8 @@ class StatusView:
     listen: str
     addresses: Sequence[tuple[str, str]]
     pairing_code: str
+    paired_frontends: int = 0
+    initial_admin_pin: str | None = None
 
 
 def render(view: StatusView, language: str) -> str:
@@ -204,5 +206,10 @@ def _network(view: StatusView, t: Translate) -> str:
 
 def _pairing(view: StatusView, t: Translate) -> str:
     body = (f'<div class="code" id="pairing-code">{escape(view.pairing_code)}</div>'
-            f'<p class="muted">{escape(t("pairing_note"))}</p>')
+            f'<p class="muted">{escape(t("pairing_note"))}</p>'
+            + _rows([(t("paired_frontends"), str(view.paired_frontends))]))
+    if view.initial_admin_pin is not None:
+        body += (_rows([(t("initial_pin"),
+                         f'<code id="initial-pin">{escape(view.initial_admin_pin)}</code>')])
+                 + f'<p class="muted">{escape(t("initial_pin_note"))}</p>')
     return _section("pairing", t("section_pairing"), body)

@@ -4,8 +4,13 @@ Drafts and parked tickets, the catalog, users and paired frontends, cash session
 answers for idempotency keys, the e-mail queue: mutable state that the box needs across
 restarts but that is *not* the certified journal (that lives in ``journal.sqlite``, append-only,
 owned by ``fiscal``). Each service declares its own tables (``CREATE TABLE IF NOT EXISTS …``)
-and passes them to ``BoxDb.open``; the database runs in WAL mode with ``synchronous=FULL`` so a
-committed change (a parked ticket, a counted float) survives a power cut too.
+and creates them with ``create``. The database runs in WAL mode with ``synchronous=NORMAL``: a
+committed change survives the process being killed; a power cut may lose the last few
+commits (the WAL is synced at checkpoints, not per commit). That is the right trade here: every
+change a frontend makes (a line, a payment) would otherwise cost an fsync, and nothing of value
+depends on it alone — whatever is fiscal (sales, cash movements, closures) is in the journal,
+which syncs every commit (``synchronous=FULL``), and the services find their journal entries by
+their idempotency keys after a restart.
 
 One aiosqlite connection serves the whole box; ``transaction()`` serialises multi-statement
 changes (one writer at a time, readers never block).
@@ -40,7 +45,7 @@ class BoxDb:
         path = data_dir / FILE_NAME
         connection = await aiosqlite.connect(path, isolation_level=None)
         await connection.execute("PRAGMA journal_mode=WAL")
-        await connection.execute("PRAGMA synchronous=FULL")
+        await connection.execute("PRAGMA synchronous=NORMAL")
         await connection.execute("PRAGMA foreign_keys=ON")
         await connection.execute("PRAGMA busy_timeout=5000")
         db = cls(connection, path)

@@ -142,8 +142,8 @@ async def _services(settings: Settings, journal: Journal, health: Health, db: Bo
                     bus: EventBus, devices: Devices, clock: Clock) -> AppServices:
     access = await Access.open(db, clock, settings.access.initial_admin_pin)
     catalog = await Catalog.open(db, settings.journal.vat_rates)
-    sales = await Sales.open(db, journal, catalog, health, bus, devices)
     cash = await CashDesk.open(db, journal, health, bus)
+    sales = await Sales.open(db, journal, catalog, health, bus, devices, cash)
     receipts = await Receipts.open(db, journal, settings, devices, bus)
     return AppServices(settings=settings, journal=journal, health=health,
                        version=software_version(), started_at=health.now_text(), db=db,

@@ -12,7 +12,12 @@ keeps its device's state fresh and never raises (the printer driver polls by its
 
 * ``display`` — reconnects a lost display with backoff;
 * ``scale`` — reads the weight every ``SCALE_PERIOD`` seconds (≤ 2 Hz), keeping ``last_weight``;
-* ``scanner`` — puts every scan into ``scans`` (a bounded queue; the oldest scan is dropped).
+* ``scanner`` — puts every scan into ``scans`` (a bounded queue; the oldest scan is dropped);
+* ``states`` — watches the device states every ``STATE_PERIOD`` seconds.
+
+With an event bus, the box's frontends hear of it: ``scan`` ``{code}`` for every scan,
+``weight`` ``{grams, stable}`` when the polled weight changes, ``device`` ``{kind, state,
+reason}`` when a device's state changes.
 
 ``states()`` is what ``GET /v1/devices`` and ``/health`` show; ``statuses()`` feeds the page.
 """
@@ -50,6 +55,8 @@ DEVICE_KINDS: tuple[str, ...] = ("printer", "drawer", "display", "scale", "scann
 SCALE_PERIOD = 0.5
 """Seconds between two background weight readings (2 Hz at most)."""
 PRINTER_POLL = 2.0
+STATE_PERIOD = 0.5
+"""Seconds between two looks at the device states (for ``device`` events)."""
 SCAN_QUEUE_SIZE = 100
 DRAWER_PIN, DRAWER_PULSE_MS = 2, 100
 NOT_CONNECTED = unavailable("not_connected")
@@ -166,6 +173,8 @@ class Devices:
             loops["scale"] = self._poll_scale
         if self.scanner is not None:
             loops["scanner"] = self._consume_scans
+        if self.bus is not None:
+            loops["states"] = self._watch_states
         return {name: _guarded(name, loop) for name, loop in loops.items()}
 
     async def _poll_scale(self) -> None:
@@ -175,7 +184,11 @@ class Devices:
 
     async def _read_weight(self, scale: AnyScale) -> None:
         with contextlib.suppress(DeviceError):
-            self.last_weight = await scale.read_weight()
+            weight, previous = await scale.read_weight(), self.last_weight
+            self.last_weight = weight
+            if previous is None or (weight.grams, weight.stable) != (previous.grams,
+                                                                     previous.stable):
+                self._publish("weight", {"grams": weight.grams, "stable": weight.stable})
 
     async def _consume_scans(self) -> None:
         if self.scanner is None:
@@ -184,6 +197,22 @@ class Devices:
             if self.scans.full():
                 self.scans.get_nowait()
             self.scans.put_nowait(code)
+            self._publish("scan", {"code": code})
+
+    async def _watch_states(self) -> None:
+        seen = {kind: self.state_of(kind) for kind in DEVICE_KINDS}
+        while True:
+            await asyncio.sleep(STATE_PERIOD)
+            for kind in DEVICE_KINDS:
+                state = self.state_of(kind)
+                if (state.status, state.reason) != (seen[kind].status, seen[kind].reason):
+                    self._publish("device", {"kind": kind, "state": state.status.value,
+                                             "reason": state.reason})
+                seen[kind] = state
+
+    def _publish(self, kind: str, data: dict[str, Any]) -> None:
+        if self.bus is not None:
+            self.bus.publish(kind, data)
 
     # -- states ---------------------------------------------------------------------------------
 

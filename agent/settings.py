@@ -15,9 +15,17 @@ import zoneinfo
 from functools import cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -135,6 +143,38 @@ class AccessSettings(Section):
     initial_admin_pin: str | None = Field(default=None, pattern=r"^[0-9]{4,8}$")
 
 
+class EmailSettings(Section):
+    """Sending e-mail receipts over SMTP (off until a server is configured)."""
+
+    enabled: bool = False
+    host: str = Field(default="localhost", min_length=1, max_length=255)
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: str = Field(default="tillbox@localhost", min_length=3, max_length=254)
+    starttls: bool = False
+    tls: bool = False
+    username: str | None = Field(default=None, max_length=255)
+    password: SecretStr | None = None
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    retry_seconds: float = Field(default=30.0, gt=0, le=86_400)
+    max_attempts: int = Field(default=10, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _one_tls_mode(self) -> EmailSettings:
+        if self.starttls and self.tls:
+            raise ValueError("email.starttls and email.tls exclude each other")
+        return self
+
+
+class ReceiptsSettings(Section):
+    """How receipts look: default language, paper roll, certification mentions, footer."""
+
+    language: Literal["fr", "en", "ru"] = "fr"
+    paper: Literal["80mm", "58mm"] = "80mm"
+    certification_category: str | None = Field(default=None, max_length=40)
+    certification_number: str | None = Field(default=None, max_length=40)
+    footer: tuple[Annotated[str, Field(max_length=120)], ...] = Field(default=(), max_length=5)
+
+
 class Settings(BaseSettings):
     """Everything the box is configured with, validated."""
 
@@ -149,6 +189,8 @@ class Settings(BaseSettings):
     cloud: CloudSettings = CloudSettings()
     log: LogSettings = LogSettings()
     access: AccessSettings = AccessSettings()
+    email: EmailSettings = EmailSettings()
+    receipts: ReceiptsSettings = ReceiptsSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -14,14 +14,17 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from agent.devices import DRAWER_PIN, DRAWER_PULSE_MS, Devices
-from agent.http.auth import require_frontend
+from agent.http.auth import approval, require_frontend
+from agent.http.idempotency import current_key
+from agent.services.access import Approval
+from agent.services.cash import CashDesk
 from agent.settings import StoreIdentity
 from drivers.errors import DeviceError, DeviceTimeout, DeviceUnavailable
 from drivers.receipt.document import Blank, Block, Cut, Document, Paper, Rule, Text
@@ -146,10 +149,14 @@ def devices_router(devices: Devices, store: StoreIdentity) -> APIRouter:
         await _on("printer", devices, lambda p: p.print_job(f"test-{uuid.uuid4()}", data))
         return DoneOut(device="printer")
 
-    @router.post("/drawer/open", summary="Open the cash drawer")
-    async def open_drawer() -> DoneOut:
-        await _on("drawer", devices,
-                  lambda p: p.kick_drawer(DRAWER_PIN, DRAWER_PULSE_MS, DRAWER_PULSE_MS))
+    @router.post("/drawer/open",
+                 summary="Open the cash drawer without a sale (manager approval; JET 1040)")
+    async def open_drawer(request: Request, consent: Annotated[
+            Approval, Depends(approval("drawer_no_sale"))]) -> DoneOut:
+        desk: CashDesk = request.app.state.cash  # journals after the kick, like /v1/drawer/open
+        await desk.open_drawer(consent, None, lambda: _on(
+            "drawer", devices, lambda p: p.kick_drawer(DRAWER_PIN, DRAWER_PULSE_MS,
+                                                       DRAWER_PULSE_MS)), current_key())
         return DoneOut(device="drawer")
 
     @router.post("/display", summary="Show two lines on the customer display")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from boxkit import frontend
+from boxkit import box_settings, frontend
 
 from agent.composition import DEVICE_KINDS, Box, compose
 from agent.settings import DevicesSettings, Settings
@@ -21,7 +21,7 @@ STORE = "Boutique de démonstration"
 
 @pytest.fixture
 async def box(tmp_path: Path) -> AsyncIterator[Box]:
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = box_settings(tmp_path / "data")
     async with compose(settings, clock=FakeClock(START)) as composed, composed.devices:
         yield composed
 
@@ -60,8 +60,8 @@ async def test_test_print_reaches_the_printer(box: Box) -> None:
 
 
 async def test_drawer_open_pulses_the_drawer(box: Box) -> None:
-    """Opening the drawer sends one pulse on pin 2 through the printer."""
-    async with frontend(box, user=None) as client:
+    """Opening the drawer (a manager is signed in) sends one pulse on pin 2 through the printer."""
+    async with frontend(box) as client:
         response = await client.post("/v1/devices/drawer/open")
     assert response.status_code == 200, response.text
     kicks = box.devices.printer_simulator.kicks  # type: ignore[union-attr]
@@ -103,7 +103,7 @@ async def test_scans_reach_the_queue_through_the_background_task(box: Box) -> No
 async def test_stopped_printer_is_unavailable_not_a_crash(box: Box) -> None:
     """With the printer simulator gone, test print answers 503 and the list says unavailable."""
     await box.devices.printer_simulator.stop()  # type: ignore[union-attr]
-    async with frontend(box, user=None) as client:
+    async with frontend(box) as client:
         response = await client.post("/v1/devices/printer/test-print")
         drawer = await client.post("/v1/devices/drawer/open")
         listed = await states(client)

@@ -11,13 +11,10 @@ complete box from it, with the settings and clock they choose, and inject nothin
 from __future__ import annotations
 
 import asyncio
-import importlib
-import inspect
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import asdict, is_dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -69,38 +66,16 @@ def device_states(devices: DevicesSettings) -> list[DeviceStatus]:
     return states
 
 
-def load_verifier() -> Verifier | None:
-    """The full journal verifier ``fiscal.verify.verify_data_dir``, if this build has it."""
-    try:
-        module = importlib.import_module("fiscal.verify")
-    except ImportError:
-        return None
-    function = getattr(module, "verify_data_dir", None)
-    if function is None:
-        return None
+async def verify_journal(data_dir: Path) -> VerificationOutcome:
+    """Verify the whole journal with ``fiscal.verify``.
 
-    async def verify(data_dir: Path) -> VerificationOutcome:
-        if inspect.iscoroutinefunction(function):
-            report = await function(data_dir)
-        else:
-            report = await asyncio.to_thread(function, data_dir)
-        findings = [_as_json(finding) for finding in getattr(report, "findings", report)]
-        return not findings, findings
+    Imported on first use: selling does not need it, and it brings multiprocessing along.
+    """
+    from fiscal.verify import verify_data_dir
 
-    return verify
-
-
-def _as_json(finding: object) -> dict[str, Any]:
-    to_json = getattr(finding, "to_json", None)
-    if to_json is not None:
-        return dict(to_json())
-    if is_dataclass(finding) and not isinstance(finding, type):
-        return {key: _plain(value) for key, value in asdict(finding).items()}
-    return {"message": str(finding)}
-
-
-def _plain(value: object) -> object:
-    return value if isinstance(value, str | int | bool | type(None)) else str(value)
+    report = await asyncio.to_thread(verify_data_dir, data_dir)
+    findings = [finding.to_json() for finding in report.findings]
+    return not findings, findings
 
 
 async def check_journal_heads(journal: Journal, health: Health) -> None:
@@ -134,7 +109,7 @@ async def compose(settings: Settings, *, clock: Clock = utc_now,
         await check_journal_heads(journal, health)
         services = await _services(settings, journal, health, db, bus, devices, clock)
         stack.push_async_callback(services.receipts.close)
-        services = replace(services, verifier=verifier or load_verifier())
+        services = replace(services, verifier=verifier or verify_journal)
         yield Box(settings, journal, health, services, create_app(services), devices)
 
 

@@ -149,6 +149,11 @@ class Access:
         self._clock = clock
         self.pairing_code = new_code()
         self._code_failures = 0
+        # Every request asks who is calling: answered from memory. This process is the only
+        # writer of these tables (one agent per data dir), and every change goes through the
+        # methods below, which keep the two maps right.
+        self._frontends: dict[str, Frontend] = {}
+        self._principals: dict[str, Principal] = {}
 
     @classmethod
     async def open(cls, db: BoxDb, clock: Clock = utc_now,
@@ -183,10 +188,16 @@ class Access:
 
     async def frontend_of(self, token: str) -> Frontend | None:
         """The paired, not revoked frontend holding ``token``."""
+        digest = token_hash(token)
+        if (known := self._frontends.get(digest)) is not None:
+            return known
         row = await self.db.fetch_one(
             "SELECT id, name, paired_at FROM frontends WHERE token_hash = ? "
-            "AND revoked_at IS NULL", (token_hash(token),))
-        return None if row is None else Frontend(*row)
+            "AND revoked_at IS NULL", (digest,))
+        frontend = None if row is None else Frontend(*row)
+        if frontend is not None:
+            self._frontends[digest] = frontend
+        return frontend
 
     async def frontends(self) -> list[Frontend]:
         """Every paired frontend not revoked."""
@@ -204,6 +215,12 @@ class Access:
                 (self._now(), frontend_id))
             if cursor.rowcount == 0:
                 raise not_found("frontend", frontend_id, "frontend_id")
+        self._forget_frontend(frontend_id)
+
+    def _forget_frontend(self, frontend_id: str) -> None:
+        self._frontends = {digest: frontend for digest, frontend in self._frontends.items()
+                           if frontend.id != frontend_id}
+        self._principals.pop(frontend_id, None)
 
     # -- users -----------------------------------------------------------------------------------
 
@@ -263,6 +280,7 @@ class Access:
                               (updated.name, updated.role, int(updated.active), user_id))
         if not updated.active:
             await self.db.execute("DELETE FROM sign_ins WHERE user_id = ?", (user_id,))
+        self._principals.clear()
         return updated
 
     async def check_pin(self, user_id: str, pin: str, field: str = "pin") -> User:
@@ -302,16 +320,24 @@ class Access:
             "VALUES (?, ?, ?, 0) ON CONFLICT (frontend_id) DO UPDATE SET "
             "user_id = excluded.user_id, signed_in_at = excluded.signed_in_at, locked = 0",
             (frontend.id, user.id, self._now()))
-        return Principal(frontend, user)
+        self._principals[frontend.id] = Principal(frontend, user)
+        return self._principals[frontend.id]
 
     async def sign_out(self, frontend: Frontend) -> User | None:
         """Sign out whoever is signed in on ``frontend``; return them."""
         principal = await self.principal(frontend)
         await self.db.execute("DELETE FROM sign_ins WHERE frontend_id = ?", (frontend.id,))
+        self._principals[frontend.id] = Principal(frontend)
         return principal.user
 
     async def principal(self, frontend: Frontend) -> Principal:
         """The frontend and the cashier signed in on it."""
+        if (known := self._principals.get(frontend.id)) is not None:
+            return known
+        self._principals[frontend.id] = await self._load_principal(frontend)
+        return self._principals[frontend.id]
+
+    async def _load_principal(self, frontend: Frontend) -> Principal:
         row = await self.db.fetch_one(
             "SELECT u.id, u.name, u.role, s.locked FROM sign_ins s JOIN users u "
             "ON u.id = s.user_id WHERE s.frontend_id = ? AND u.active = 1", (frontend.id,))
@@ -323,6 +349,7 @@ class Access:
         """Lock the till of ``principal``'s frontend."""
         await self.db.execute("UPDATE sign_ins SET locked = 1 WHERE frontend_id = ?",
                               (principal.frontend.id,))
+        self._principals.pop(principal.frontend.id, None)
 
     async def unlock(self, principal: Principal, user_id: str, pin: str) -> Principal:
         """Unlock with the PIN of the signed-in user or of a manager."""
@@ -334,6 +361,7 @@ class Access:
                                "only the signed-in cashier or a manager may unlock", "user_id")
         await self.db.execute("UPDATE sign_ins SET locked = 0 WHERE frontend_id = ?",
                               (principal.frontend.id,))
+        self._principals.pop(principal.frontend.id, None)
         return Principal(principal.frontend, principal.user)
 
     # -- approvals -------------------------------------------------------------------------------

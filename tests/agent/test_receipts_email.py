@@ -6,7 +6,6 @@ import asyncio
 import email
 import email.policy
 import io
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from email.message import EmailMessage
@@ -17,6 +16,7 @@ import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from boxkit import frontend, running_box
+from daemonkit import free_port
 from PIL import Image
 
 from agent.composition import Box
@@ -41,13 +41,6 @@ class Collector:
         assert isinstance(parsed, EmailMessage)
         self.messages.append(parsed)
         return "250 Message accepted"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @contextmanager

@@ -17,17 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
+from daemonkit import READY_TIMEOUT, daemon_env, free_port, wait_ready
 
 from fiscal.journal import Journal
 
-READY_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -41,32 +35,11 @@ def notify_socket() -> Iterator[socket.socket]:
         listener.close()
 
 
-def daemon_env(**extra: str) -> dict[str, str]:
-    """The caller's environment without TILLBOX_* settings, plus ``extra``."""
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith("TILLBOX_") and name not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
-    return env | extra
-
-
 def start(data_dir: Path, port: int, **env: str) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "agent.cli", "run", "--data-dir", str(data_dir),
                "--http", f"127.0.0.1:{port}"]
     return subprocess.Popen(command, env=daemon_env(**env), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-
-
-def wait_ready(process: subprocess.Popen[str], url: str) -> float:
-    """Poll ``/health`` until it answers; return the seconds since the process was spawned."""
-    began = time.monotonic()
-    while time.monotonic() - began < READY_TIMEOUT:
-        assert process.poll() is None, process.communicate()[1]
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return time.monotonic() - began
-        except httpx.TransportError:
-            pass
-        time.sleep(0.02)
-    raise AssertionError("the daemon did not become ready")
 
 
 def notifications(listener: socket.socket, *wanted: str, timeout: float = 5.0) -> list[str]:

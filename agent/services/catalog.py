@@ -445,6 +445,8 @@ class Catalog:
             return replace(plan.result, dry_run=True)
         async with self.db.transaction() as connection:
             await apply_import(plan, Store(connection, self.vat_rates, operator))
+        _log.info("catalog_imported", created=plan.result.created, updated=plan.result.updated,
+                  operator=operator)
         return plan.result
 
 

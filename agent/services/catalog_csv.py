@@ -229,9 +229,15 @@ def decode(body: bytes) -> str:
 
 
 def records(text: str) -> list[tuple[int, list[str]]]:
-    """The file's records with the line each starts on; blank records dropped."""
-    first_line = text.split("\n", 1)[0]
+    """The file's records with the line each starts on; blank records dropped.
+
+    The separator is the header's (``,`` or ``;``), or the one an Excel ``sep=`` line names.
+    """
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
     delimiter = "," if first_line.count(",") > first_line.count(";") else ";"
+    if first_line.strip().casefold() in ("sep=,", "sep=;"):
+        delimiter = first_line.strip()[-1]
+        text = text.replace(first_line, "", 1)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     found: list[tuple[int, list[str]]] = []
     while True:

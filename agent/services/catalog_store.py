@@ -70,6 +70,8 @@ CREATE INDEX IF NOT EXISTS catalog_prices_sku ON catalog_prices(sku, starts_at);
 
 ITEM_COLUMNS = (
     "sku, parent_sku, label, attributes, vat_rate, price, sold_by_weight, category, active")
+CATEGORY_SUFFIX_ROOM = 56
+"""Characters of a made-up category id kept before its ``-2``, ``-3``… suffix."""
 _log = structlog.get_logger(__name__)
 
 
@@ -391,9 +393,6 @@ class Store:
             parent = found if found is not None else await self.add_category(name, None, parent)
         assert parent is not None
         return parent
-
-
-CATEGORY_SUFFIX_ROOM = 56
 
 
 def _values(item: Item) -> tuple[Any, ...]:

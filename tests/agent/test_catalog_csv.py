@@ -140,6 +140,7 @@ async def test_bad_rows_are_all_reported_and_nothing_is_imported(
     "\ufeffsku;label;vat_rate;price\nA;Pomme;5,5 %;12,50 €\n",           # BOM, units
     "SKU;Label;VAT_RATE;Price\r\nA;Pomme;5,50;12,5\r\n\r\n",              # case, blank line
     'sku,label,vat_rate,price\n"A","Pomme",5.5,"12,50"\n',               # quoted comma
+    "\nsep=,\nsku,label,vat_rate,price\nA,Pomme,5.5,12.50\n",               # Excel's sep=
 ])
 async def test_separators_decimals_and_bom_variants(admin: httpx.AsyncClient, body: str) -> None:
     answer = await upload(admin, body)

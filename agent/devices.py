@@ -3,8 +3,10 @@
 ``Devices(settings.devices)`` is built by the composition root without any I/O. ``async with
 devices:`` starts, for each kind set to ``simulated``, the wire-level simulator and connects the
 real driver to it: the ESC/POS printer over TCP (127.0.0.1, a free port), the pole display, the
-Toledo 8217 scale and the serial scanner over ptys. The cash drawer hangs off the printer
-(``ESC p``). Leaving the block closes every driver, then every simulator.
+Toledo 8217 scale and the serial scanner over ptys. A printer set to ``usb`` is a real USB
+printer (``[devices.usb_printer]``, ``drivers.printer.usb_printer``; ``usb_backend`` is the
+pyusb backend, None for libusb). The cash drawer hangs off the printer (``ESC p``). Leaving the
+block closes every driver, then every simulator.
 
 A device that cannot start is a state (``unavailable``, reason ``start_failed``), never an
 exception. ``tasks()`` gives the long-running loops the daemon runs in its TaskGroup; each one
@@ -13,11 +15,15 @@ keeps its device's state fresh and never raises (the printer driver polls by its
 * ``display`` — reconnects a lost display with backoff;
 * ``scale`` — reads the weight every ``SCALE_PERIOD`` seconds (≤ 2 Hz), keeping ``last_weight``;
 * ``scanner`` — puts every scan into ``scans`` (a bounded queue; the oldest scan is dropped);
+* ``drawer`` — with a bus, reads the drawer sensor through the printer every ``DRAWER_POLL``
+  seconds (polarity ``drawer_open_when_high``), publishing ``drawer`` events;
 * ``states`` — watches the device states every ``STATE_PERIOD`` seconds.
 
 With an event bus, the box's frontends hear of it: ``scan`` ``{code}`` for every scan,
 ``weight`` ``{grams, stable}`` when the polled weight changes, ``device`` ``{kind, state,
-reason}`` when a device's state changes.
+reason}`` when a device's state changes, ``drawer`` ``{event, seconds}`` when the drawer opens
+(``opened``), closes (``closed``, seconds it was open) or stays open ``drawer_left_open_after``
+seconds (``left_open``, once per opening).
 
 ``states()`` is what ``GET /v1/devices`` and ``/health`` show; ``statuses()`` feeds the page.
 """
@@ -39,8 +45,11 @@ from agent.settings import DevicesSettings
 from drivers.display.driver import SerialDisplay
 from drivers.display.simulator import DisplaySimulator
 from drivers.errors import DeviceError, DeviceUnavailable
+from drivers.printer.drawer import CashDrawer, DrawerConfig
 from drivers.printer.network import NetworkPrinter
 from drivers.printer.simulator import PrinterSimulator
+from drivers.printer.stream import StreamPrinter
+from drivers.printer.usb_printer import UsbPrinter
 from drivers.scale.dialog06 import Dialog06Scale
 from drivers.scale.protocol import Weight
 from drivers.scale.simulator import ScaleSimulator, pty_driver, scale_simulator
@@ -59,6 +68,8 @@ STATE_PERIOD = 0.5
 """Seconds between two looks at the device states (for ``device`` events)."""
 SCAN_QUEUE_SIZE = 100
 DRAWER_PIN, DRAWER_PULSE_MS = 2, 100
+DRAWER_POLL = 0.25
+"""Seconds between two readings of the drawer sensor (``DLE EOT 1`` through the printer)."""
 NOT_CONNECTED = unavailable("not_connected")
 NOT_CONFIGURED = unavailable("not_configured")
 Loop = Callable[[], Coroutine[Any, Any, None]]
@@ -78,10 +89,12 @@ class DeviceInfo(TypedDict):
 class Devices:
     """The peripherals of the box; ``async with`` connects them, see the module docstring."""
 
-    def __init__(self, settings: DevicesSettings, bus: EventBus | None = None) -> None:
+    def __init__(self, settings: DevicesSettings, bus: EventBus | None = None, *,
+                 usb_backend: Any = None) -> None:
         self.settings = settings
         self.bus = bus
-        self.printer: NetworkPrinter | None = None
+        self.usb_backend = usb_backend
+        self.printer: StreamPrinter | None = None
         self.display: SerialDisplay | None = None
         self.scale: AnyScale | None = None
         self.scanner: SerialScanner | None = None
@@ -127,6 +140,9 @@ class Devices:
             self._failed[kind] = unavailable("start_failed", str(error))
 
     async def _start_printer(self) -> None:
+        if self.settings.printer == "usb":
+            await self._start_usb_printer()
+            return
         simulator = PrinterSimulator()
         await simulator.start("127.0.0.1", 0)
         self._stack.push_async_callback(simulator.stop)
@@ -134,6 +150,17 @@ class Devices:
         printer = NetworkPrinter(simulator.host, simulator.port, poll_interval=PRINTER_POLL)
         self.printer = await self._stack.enter_async_context(printer)
         self._connections["printer"] = f"tcp://{simulator.host}:{simulator.port}"
+        with contextlib.suppress(DeviceError):
+            await printer.status()
+
+    async def _start_usb_printer(self) -> None:
+        target = self.settings.usb_printer
+        assert target is not None  # the settings refuse "usb" without it
+        printer = UsbPrinter(target.vendor_id, target.product_id, serial=target.serial,
+                             port_path=target.port_path, backend=self.usb_backend,
+                             poll_interval=PRINTER_POLL)
+        self.printer = await self._stack.enter_async_context(printer)
+        self._connections["printer"] = str(printer.target)
         with contextlib.suppress(DeviceError):
             await printer.status()
 
@@ -175,6 +202,8 @@ class Devices:
             loops["scanner"] = self._consume_scans
         if self.bus is not None:
             loops["states"] = self._watch_states
+            if self.printer is not None and self.configured("drawer"):
+                loops["drawer"] = self._watch_drawer
         return {name: _guarded(name, loop) for name, loop in loops.items()}
 
     async def _poll_scale(self) -> None:
@@ -198,6 +227,17 @@ class Devices:
                 self.scans.get_nowait()
             self.scans.put_nowait(code)
             self._publish("scan", {"code": code})
+
+    async def _watch_drawer(self) -> None:
+        if self.printer is None:
+            return
+        s = self.settings
+        config = DrawerConfig(DRAWER_PIN, DRAWER_PULSE_MS, DRAWER_PULSE_MS,
+                              open_when_high=s.drawer_open_when_high,
+                              left_open_after=s.drawer_left_open_after, poll_interval=DRAWER_POLL)
+        async for event in CashDrawer(self.printer, config).watch():
+            self._publish("drawer", {"event": event.kind.value,
+                                     "seconds": round(event.seconds, 1)})
 
     async def _watch_states(self) -> None:
         seen = {kind: self.state_of(kind) for kind in DEVICE_KINDS}

@@ -19,7 +19,7 @@ from typing import Any
 QUEUE_SIZE = 256
 
 EVENT_KINDS = (
-    "scan", "weight", "device", "ticket.updated", "ticket.finalized", "ticket.voided",
+    "scan", "weight", "device", "drawer", "ticket.updated", "ticket.finalized", "ticket.voided",
     "ticket.parked", "cash", "closure", "receipt", "alarm", "lagged",
 )
 """The kinds published today (documented in docs/api.md)."""

@@ -5,13 +5,20 @@ becomes a ``CopyView`` around its original's ticket (DUPLICATA, copy number, the
 operator and signature extract); a day, month or year closure becomes a ``ClosureView``. Every
 mention of FISCAL.md "Receipt mentions" comes from the signed entry itself (numbers, local
 date-time, register, operator, lines, VAT, totals, payments, change, line count, signature
-extract) or from the settings (merchant, software certification, paper, footer). Pure functions:
-no I/O; the caller fetches the original of a copy.
+extract) or from the settings (merchant, software certification, paper, footer, the e-receipt
+link). Pure functions: no I/O; the caller fetches the original of a copy.
+
+With ``[receipts] e_receipt_url`` set (a template such as
+``https://receipts.example/{store_id}/{register_id}/{seq}``), every ticket (sale, return,
+invoice, credit note, and so the DUPLICATA of one) ends with the QR code of its e-receipt; the
+fields are the entry's ``store_id``, ``register_id``, ``seq``, ``chain``, ``chain_seq`` and
+``number`` (``R1-ticket-000042``), URL-escaped.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -71,6 +78,8 @@ class ReceiptContext:
     software: Software
     paper: Paper = Paper.MM80
     footer: tuple[str, ...] = ()
+    e_receipt_url: str | None = None
+    """The e-receipt URL template (``[receipts] e_receipt_url``); None: no QR code."""
 
 
 def receipt_context(store: StoreIdentity, receipts: ReceiptsSettings,
@@ -80,7 +89,21 @@ def receipt_context(store: StoreIdentity, receipts: ReceiptsSettings,
                         naf=store.naf, vat_number=store.vat_number)
     software = Software("tillbox", version, receipts.certification_category,
                         receipts.certification_number)
-    return ReceiptContext(merchant, software, PAPERS[receipts.paper], receipts.footer)
+    return ReceiptContext(merchant, software, PAPERS[receipts.paper], receipts.footer,
+                          receipts.e_receipt_url)
+
+
+def e_receipt_url(entry: Entry, template: str | None) -> str | None:
+    """The link to the entry's e-receipt from the template, or None without a template."""
+    if template is None:
+        return None
+
+    def quoted(value: str) -> str:
+        return urllib.parse.quote(value, safe="")
+
+    return template.format(store_id=quoted(entry.store_id), register_id=quoted(entry.register_id),
+                           seq=entry.seq, chain=quoted(entry.chain), chain_seq=entry.chain_seq,
+                           number=quoted(ticket_number(entry)))
 
 
 def has_receipt(entry: Entry) -> bool:
@@ -155,6 +178,7 @@ def ticket_view(entry: Entry, context: ReceiptContext, lang: Lang = "fr") -> Tic
         line_count=int(record.get("line_count", len(lines))),
         signature_extract=entry.extract, software=context.software,
         training=bool(record.get("training", False)), customer=customer_of(record),
+        receipt_url=e_receipt_url(entry, context.e_receipt_url),
         footer=(*reference_lines(entry, lang), *context.footer),
     )
 

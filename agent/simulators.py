@@ -1,17 +1,18 @@
 """``tillbox sim …``: run a wire-level device simulator on its own, for frontend developers.
 
 Each command prints where a driver connects (a TCP address or a pty path), then runs until
-Ctrl-C. The pty simulators take commands on standard input: the scanner scans each line typed,
-the scale takes a weight in grams (or ``motion`` / ``still``).
+Ctrl-C. The simulators take commands on standard input: the scanner scans each line typed,
+the scale takes a weight in grams (or ``motion`` / ``still``), the printer takes faults
+(``paper_out on``, ``drawer open``…, see ``drivers.printer.cli_sim``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -30,14 +31,30 @@ def _say(text: str) -> None:
 
 
 @sim_app.command("printer")
-def printer(host: str = "127.0.0.1",
-            port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 9100
-            ) -> None:
-    """An ESC/POS network printer on TCP; prints each receipt it receives as text."""
-    from drivers.printer.cli_sim import serve
+def printer(
+    host: str = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 9100,
+    fault: Annotated[list[str] | None, typer.Option(
+        help="A fault from the start (repeatable): paper_out, near_end, cover_open, offline, "
+             "cutter_error, silent.")] = None,
+    drawer: Annotated[str, typer.Option(help="Drawer sensor at start: open or closed.")
+                      ] = "closed",
+    out: Annotated[Path | None, typer.Option(
+        help="Save each receipt received as .txt and .png in this directory.")] = None,
+) -> None:
+    """An ESC/POS network printer on TCP; prints each receipt it receives as text.
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(host, port))
+    Faults at run time, one command a line on stdin: ``paper_out on|off``, ``near_end on|off``,
+    ``cover_open on|off``, ``offline on|off``, ``drawer open|closed``, ``paper N``, ``status``.
+    """
+    from drivers.printer.cli_sim import FAULTS, SimOptions, run
+
+    unknown = sorted(set(fault or ()) - set(FAULTS))
+    if unknown:
+        raise typer.BadParameter(f"unknown {unknown}; use {sorted(FAULTS)}", param_hint="--fault")
+    if drawer not in ("open", "closed"):
+        raise typer.BadParameter("open or closed", param_hint="--drawer")
+    run(SimOptions(host, port, tuple(fault or ()), drawer == "open", out))
 
 
 @sim_app.command("scanner")

@@ -12,8 +12,19 @@ Three layers, the first two pure:
   runs it off the event loop, again after every udev event (netlink socket read by the loop,
   never blocking it) and every few seconds in any case, reporting changes to a callback.
 
-Probes are not run here: a candidate with ``needs_probe`` (a USB-serial bridge) could be a
-scale, a display or a scanner, and only a non-destructive probe by the drivers can tell.
+A candidate with ``needs_probe`` (a USB-serial bridge) could be a scale, a display, a scanner
+or a serial printer: only a non-destructive probe can tell. Binding, on top:
+
+- ``run_probes(devices, probes)`` asks each such device, kind by kind in the order given, with
+  a probe per kind (``printer_probe``: ``DLE EOT 1``, a real-time status request that prints
+  nothing, answered by a status byte ``0xx1xx10``; ``toledo_probe``: a Toledo 8217 weight
+  request ``W``, answered by ``STX … CR``); it stops at the first kind that answers. Put the
+  printer first: a printer would print a stray ``W``, a scale ignores ``DLE EOT``. Displays and
+  scanners never answer: they are bound by their maker's id or a ``/dev/tillbox/`` name only.
+- ``propose_bindings(devices, wanted, configured=, probed=)`` (pure) proposes, for each kind
+  wanted, the one device to use, with its stable id and path (``/dev/tillbox/…``,
+  ``/dev/serial/by-id/…``) and the reason a technician reads; a path set in the configuration
+  wins; two candidates for one kind bind nothing (name one rather than guess).
 """
 
 from __future__ import annotations
@@ -22,22 +33,34 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from drivers.errors import DeviceError, ProtocolError
+from drivers.printer.status import check_realtime, dle_eot
+from drivers.scale.serial_transport import TOLEDO_8217_LINE
+from drivers.scale.toledo8217 import WEIGHT_REQUEST, Toledo8217Parser, decode_reply
+from drivers.serial_port import SerialPort, SerialSettings
 
 __all__ = [
     "BRIDGES",
     "KNOWN_DEVICES",
     "SCANNER_VENDORS",
     "SUBSYSTEMS",
+    "Binding",
     "DeviceCandidate",
     "Discovery",
     "Kind",
+    "Probe",
     "classify",
     "diff",
+    "printer_probe",
+    "propose_bindings",
+    "run_probes",
     "scan",
+    "toledo_probe",
 ]
 
 log = logging.getLogger(__name__)
@@ -292,3 +315,141 @@ class Discovery:
         """Consume the pending udev events (never blocks) and ask for a rescan."""
         while monitor.poll(timeout=0) is not None:
             self._dirty.set()
+
+
+# -- binding: which device for which kind ---------------------------------------------------------
+
+Probe = Callable[[str], Awaitable[bool]]
+"""A non-destructive probe: does the device at this path answer as this kind?"""
+ProbeResults = Mapping[tuple[str, Kind], bool]
+"""``(stable id, kind)`` → whether the device answered that kind's probe."""
+PRINTER_LINE = SerialSettings()
+"""Serial receipt printers' usual line: 9600 8N1."""
+PROBE_REASONS: Mapping[Kind, str] = {
+    Kind.PRINTER: "answered the ESC/POS status request (DLE EOT 1)",
+    Kind.SCALE: "answered the scale's weight request",
+}
+
+
+@dataclass(frozen=True)
+class Binding:
+    """The device proposed for one kind (``path`` None: none), and why."""
+
+    kind: Kind
+    path: str | None
+    stable_id: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        """One line for a technician: ``printer → /dev/… (id): reason``."""
+        where = f"{self.path} ({self.stable_id or 'not discovered'})" if self.path else "—"
+        return f"{self.kind} → {where}: {self.reason}"
+
+
+def propose_bindings(devices: Mapping[str, DeviceCandidate], wanted: Iterable[Kind], *,
+                     configured: Mapping[Kind, str] | None = None,
+                     probed: ProbeResults | None = None) -> dict[Kind, Binding]:
+    """For each kind wanted, the device to use: configured path, else the one candidate."""
+    configured, probed = configured or {}, probed or {}
+    by_path = {candidate.path: candidate for candidate in devices.values()}
+    used = {by_path[path].stable_id for path in configured.values() if path in by_path}
+    bindings: dict[Kind, Binding] = {}
+    for kind in wanted:
+        if kind in configured:
+            found = by_path.get(configured[kind])
+            bindings[kind] = Binding(kind, configured[kind], found.stable_id if found else None,
+                                     "set in the configuration")
+            continue
+        binding = bindings[kind] = _choose(kind, _options(devices, kind, probed, used))
+        if binding.stable_id is not None:
+            used.add(binding.stable_id)
+    return bindings
+
+
+def _options(devices: Mapping[str, DeviceCandidate], kind: Kind, probed: ProbeResults,
+             used: set[str]) -> list[tuple[DeviceCandidate, str]]:
+    """Candidates of that kind, else devices that answered its probe; each with the reason."""
+    free = sorted((c for c in devices.values() if c.stable_id not in used),
+                  key=lambda c: c.stable_id)
+    direct = [(c, c.reason) for c in free if c.kind is kind]
+    answered = [(c, PROBE_REASONS.get(kind, "answered the probe")) for c in free
+                if c.needs_probe and probed.get((c.stable_id, kind))]
+    return direct or answered
+
+
+def _choose(kind: Kind, options: list[tuple[DeviceCandidate, str]]) -> Binding:
+    if not options:
+        return Binding(kind, None, None, "no device found")
+    if len(options) > 1:
+        ids = ", ".join(candidate.stable_id for candidate, _ in options)
+        return Binding(kind, None, None, f"{len(options)} candidates ({ids}): name one with a "
+                       f"/dev/tillbox/{kind}-… rule or set its path")
+    candidate, reason = options[0]
+    return Binding(kind, candidate.path, candidate.stable_id, reason)
+
+
+async def run_probes(devices: Mapping[str, DeviceCandidate],
+                     probes: Mapping[Kind, Probe]) -> dict[tuple[str, Kind], bool]:
+    """Probe each device that needs it, kind by kind in ``probes`` order, until one answers."""
+    results: dict[tuple[str, Kind], bool] = {}
+    for candidate in sorted(devices.values(), key=lambda c: c.stable_id):
+        if not candidate.needs_probe:
+            continue
+        for kind, probe in probes.items():
+            results[(candidate.stable_id, kind)] = answered = await probe(candidate.path)
+            if answered:
+                break
+    return results
+
+
+def printer_probe(settings: SerialSettings = PRINTER_LINE, *,
+                  timeout: float = 0.5) -> Probe:
+    """A serial ESC/POS printer answers ``DLE EOT 1`` with one status byte (nothing printed)."""
+
+    async def probe(path: str) -> bool:
+        answer = await _ask(path, settings, dle_eot(1), timeout, lambda data: len(data) >= 1)
+        try:
+            return len(answer) == 1 and check_realtime(answer[0]) == answer[0]
+        except ProtocolError:
+            return False
+
+    return probe
+
+
+def toledo_probe(settings: SerialSettings = TOLEDO_8217_LINE, *, timeout: float = 1.0) -> Probe:
+    """A Toledo 8217 scale answers ``W`` with ``STX <weight or status> CR`` (weighing only)."""
+
+    async def probe(path: str) -> bool:
+        answer = await _ask(path, settings, WEIGHT_REQUEST, timeout, lambda data: b"\r" in data)
+        frames = Toledo8217Parser().feed(answer)
+        if len(frames) != 1:
+            return False
+        try:
+            decode_reply(frames[0])
+        except ProtocolError:
+            return False
+        return True
+
+    return probe
+
+
+async def _ask(path: str, settings: SerialSettings, request: bytes, timeout: float,
+               complete: Callable[[bytes], bool]) -> bytes:
+    """Send ``request`` and collect the answer until ``complete`` or ``timeout``; b"" on errors."""
+    answer = b""
+    try:
+        port = await SerialPort.open(path, settings, grace=1.0)
+    except DeviceError:
+        return answer
+    try:
+        await port.discard_input()
+        await port.write(request, timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not complete(answer) and (left := deadline - loop.time()) > 0:
+            answer += await port.read_available(left)
+    except DeviceError:
+        pass
+    finally:
+        await port.close()
+    return answer

@@ -2,10 +2,12 @@
 
 Modules: ``status`` (sans-I/O status requests/parsing and the drawer pulse), ``protocol`` (the
 async ``ReceiptPrinter``), ``stream`` (the job/status driver over any byte link), ``network``
-(TCP 9100), ``serial_printer`` (serial ports), ``file_printer`` (``/dev/usb/lpN``), ``jobs`` (the
-durable print-job queue: no receipt lost or printed twice), ``drawer`` (kick, open sensor with
-configurable polarity, left-open events), ``simulator`` (a wire-level printer on TCP, with
-faults), ``pty_simulator`` (the same on a pty), ``cli_sim`` (the standalone simulator command).
+(TCP 9100), ``serial_printer`` (serial ports), ``usb_printer`` (pyusb, bulk endpoints),
+``file_printer`` (``/dev/usb/lpN``), ``jobs`` (the durable print-job queue: no receipt lost or
+printed twice), ``drawer`` (kick, open sensor with configurable polarity, left-open events),
+``simulator`` (a wire-level printer on TCP, with faults), ``pty_simulator`` (the same on a
+pty), ``usb_backend_sim`` (the same behind a pyusb backend), ``cli_sim`` (the standalone
+simulator command).
 
 Pinning the code page with python-escpos 3.1 (measured on 3.1, see the contract tests):
 

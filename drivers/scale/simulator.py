@@ -1,8 +1,9 @@
 """Wire-level scale simulators (Toledo 8217, Dialog 06) on a real pty, with fault injection.
 
-``ScaleSimulator`` opens a pty pair (``os.openpty()``), serves the master end from one thread
-and publishes the slave path (``.path``) for a driver to open with pyserial. Use 8N1
-(``PTY_LINE``) on the driver side: reopening a pty with 7-bit settings fails.
+``ScaleSimulator`` serves a ``drivers.pty_link.PtyLink`` (a raw pty behind a stable symlink,
+like the display and scanner simulators) from one thread and publishes the path (``.path``)
+for a driver to open with pyserial. Use 8N1 (``PTY_LINE``) on the driver side: reopening a pty
+with 7-bit settings fails.
 
 The physical scale is a ``Platform`` (gross weight, motion, zero, tare, capacity), shared by
 two sans-I/O device models that speak the protocols: ``ToledoModel`` and ``Dialog06Model``.
@@ -16,16 +17,14 @@ cut cable) and ``garbage`` (each answer replaced by these bytes).
 
 from __future__ import annotations
 
-import os
 import random
-import select
 import threading
-import tty
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from drivers.errors import ProtocolError
+from drivers.pty_link import PtyLink
 from drivers.scale import dialog06 as d06
 from drivers.scale import toledo8217 as t8217
 from drivers.scale.dialog06 import Dialog06Scale
@@ -260,9 +259,10 @@ class Dialog06Model:
 
 
 class ScaleSimulator:
-    """A scale model served on the master end of a pty from one thread; see the module doc."""
+    """A scale model served on a :class:`PtyLink` from one thread; see the module doc."""
 
-    def __init__(self, model: ScaleModel, *, idle_interval: float = 0.05) -> None:
+    def __init__(self, model: ScaleModel, *, idle_interval: float = 0.05,
+                 name: str = "ttySCALE") -> None:
         self.model = model
         self.idle_interval = idle_interval
         self.silent = False
@@ -271,7 +271,8 @@ class ScaleSimulator:
         self._received = bytearray()
         self._lock = threading.Condition()
         self._stop = threading.Event()
-        self._fds: tuple[int, int] | None = None
+        self._name = name
+        self._link: PtyLink | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -280,13 +281,12 @@ class ScaleSimulator:
         return self.model.platform
 
     def start(self) -> str:
-        """Open the pty, start serving, return the slave path for the driver."""
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        self._fds, self.path = (master, slave), os.ttyname(slave)
+        """Open the pty, start serving, return the path for the driver."""
+        link = PtyLink(self._name)
+        self._link, self.path = link, link.path
         self._stop.clear()
-        self._thread = threading.Thread(target=self._serve, name=f"scale sim {self.path}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._serve, args=(link,),
+                                        name=f"scale sim {self.path}", daemon=True)
         self._thread.start()
         return self.path
 
@@ -296,9 +296,9 @@ class ScaleSimulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        fds, self._fds = self._fds, None
-        for fd in fds or ():
-            os.close(fd)
+        link, self._link = self._link, None
+        if link is not None:
+            link.close()
 
     def __enter__(self) -> ScaleSimulator:
         self.start()
@@ -337,15 +337,11 @@ class ScaleSimulator:
                 setattr(self.platform, name, value)
             self.platform.changes += 1
 
-    def _serve(self) -> None:
-        assert self._fds is not None
-        master = self._fds[0]
+    def _serve(self, link: PtyLink) -> None:
         while not self._stop.is_set():
-            ready, _, _ = select.select([master], [], [], self.idle_interval)
-            data = os.read(master, 1024) if ready else b""
-            answer = self._answer(data)
+            answer = self._answer(link.read(self.idle_interval))
             if answer:
-                _write_all(master, answer)
+                link.write(answer)
 
     def _answer(self, data: bytes) -> bytes:
         with self._lock:
@@ -355,11 +351,6 @@ class ScaleSimulator:
             self._lock.notify_all()
             answer = self.model.feed(data) if data else self.model.idle()
             return self.garbage if answer and self.garbage is not None else answer
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    while data:
-        data = data[os.write(fd, data):]
 
 
 def scale_simulator(protocol: ScaleProtocolName, *, polynomial: int | None = None,

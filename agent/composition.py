@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 from fastapi import FastAPI
@@ -40,6 +41,10 @@ from agent.services.sales import Sales
 from agent.settings import DevicesSettings, Settings, software_version
 from fiscal.journal import Clock, Journal, utc_now
 
+if TYPE_CHECKING:
+    from agent.mqtt_api import LocalMqttApi
+    from agent.replication.replicator import Replicator
+
 __all__ = ["DEVICE_KINDS", "Box", "compose"]
 
 
@@ -61,7 +66,7 @@ def device_states(devices: DevicesSettings) -> list[DeviceStatus]:
     states = []
     for kind in DEVICE_KINDS:
         driver = getattr(devices, kind)
-        reason = "not_connected" if driver == "simulated" else "not_configured"
+        reason = "not_connected" if driver != "none" else "not_configured"
         states.append(DeviceStatus(kind=kind, driver=driver, state="unavailable", reason=reason))
     return states
 
@@ -109,8 +114,31 @@ async def compose(settings: Settings, *, clock: Clock = utc_now,
         await check_journal_heads(journal, health)
         services = await _services(settings, journal, health, db, bus, devices, clock)
         stack.push_async_callback(services.receipts.close)
-        services = replace(services, verifier=verifier or verify_journal)
+        services = replace(services, verifier=verifier or verify_journal,
+                           local_mqtt=local_mqtt_api(settings, services))
+        if settings.cloud.enabled:
+            replicator = await cloud_replicator(services)
+            stack.push_async_callback(replicator.close)
+            services = replace(services, replicator=replicator)
         yield Box(settings, journal, health, services, create_app(services), devices)
+
+
+def local_mqtt_api(settings: Settings, services: AppServices) -> LocalMqttApi | None:
+    """The local MQTT API if ``[local_mqtt]`` is enabled (the daemon runs it), else None."""
+    if not settings.local_mqtt.enabled:
+        return None
+    from agent.mqtt_api import LocalMqttApi, box_id_for  # only loads MQTT when enabled
+
+    return LocalMqttApi(settings.local_mqtt, box_id_for(settings), bus=services.bus,
+                        health=services.health, version=services.version,
+                        devices=services.devices)
+
+
+async def cloud_replicator(services: AppServices) -> Replicator:
+    """The replicator of ``[cloud]`` (the daemon runs it); checks the journal's tail now."""
+    from agent.replication.replicator import Replicator  # only loads MQTT when enabled
+
+    return await Replicator.open(services)
 
 
 async def _services(settings: Settings, journal: Journal, health: Health, db: BoxDb,

@@ -10,6 +10,9 @@
   in time;
 * ``device <name>`` — the loops that keep each peripheral's state fresh (``agent.devices``;
   the simulated devices are started before serving and closed after the last task ended);
+* ``local-mqtt`` — the local MQTT API (``agent.mqtt_api``) when ``[local_mqtt]`` is enabled;
+* ``replication`` — the journal's replication to the cloud (``agent.replication``) when
+  ``[cloud]`` is enabled;
 * ``stop`` — on SIGTERM or SIGINT tells systemd ``STOPPING=1`` and asks the server to finish
   its in-flight requests (for at most 5 s; a second signal stops waiting).
 
@@ -100,6 +103,12 @@ class Daemon:
                                   for name, loop in self.box.devices.tasks().items()]
             self._device_tasks += [tasks.create_task(loop(), name=name) for name, loop
                                    in self.box.services.receipts.tasks().items()]
+            if self.box.services.local_mqtt is not None:
+                self._device_tasks.append(tasks.create_task(
+                    self.box.services.local_mqtt.run(self.box.app), name="local-mqtt"))
+            if self.box.services.replicator is not None:
+                self._device_tasks += [tasks.create_task(loop(), name=name) for name, loop
+                                       in self.box.services.replicator.tasks().items()]
         if self.start_journaled:
             await write_event(self.box.journal, self.box.health, BOX_STOP,
                               {"signal": self.stop_signal or "none"})

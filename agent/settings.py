@@ -10,15 +10,18 @@ message names the offending key.
 from __future__ import annotations
 
 import os
+import string
 import tomllib
 import zoneinfo
 from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -42,6 +45,10 @@ SYSTEM_CONFIG = Path("/etc/tillbox/tillbox.toml")
 ENV_PREFIX = "TILLBOX_"
 DeviceDriver = Literal["simulated", "none"]
 """How a device is provided: ``simulated`` (in-process simulator) or ``none`` (absent)."""
+PrinterDriver = Literal["simulated", "usb", "none"]
+"""How the receipt printer is provided: also ``usb`` (a real printer, ``[devices.usb_printer]``)."""
+E_RECEIPT_FIELDS = frozenset({"store_id", "register_id", "seq", "chain", "chain_seq", "number"})
+"""What an e-receipt URL template may contain (``{store_id}``, ``{seq}``…)."""
 
 
 class ConfigError(Exception):
@@ -107,27 +114,98 @@ class JournalSection(Section):
                                software_version=version)
 
 
-class DevicesSettings(Section):
-    """Which driver provides each peripheral (real drivers come later)."""
+def _usb_id(value: Any) -> Any:
+    """A USB id given as a hex string (``"04b8"``, ``"0x04b8"``) becomes its number."""
+    if isinstance(value, str):
+        try:
+            return int(value.removeprefix("0x").removeprefix("0X"), 16)
+        except ValueError:
+            return value  # refused with the key's name by the int validation
+    return value
 
-    printer: DeviceDriver = "simulated"
+
+UsbId = Annotated[int, BeforeValidator(_usb_id), Field(ge=0, le=0xFFFF)]
+
+
+class UsbPrinterSettings(Section):
+    """Which USB printer: vendor and product id, and its serial number or port if two match."""
+
+    vendor_id: UsbId
+    product_id: UsbId
+    serial: str | None = Field(default=None, min_length=1, max_length=126)
+    port_path: str | None = Field(default=None, pattern=r"^\d{1,3}-\d{1,3}(\.\d{1,3}){0,6}$")
+
+
+class DevicesSettings(Section):
+    """Which driver provides each peripheral, and the cash drawer's sensor."""
+
+    printer: PrinterDriver = "simulated"
     drawer: DeviceDriver = "simulated"
     display: DeviceDriver = "simulated"
     scale: DeviceDriver = "simulated"
     scanner: DeviceDriver = "simulated"
+    drawer_open_when_high: bool = True
+    drawer_left_open_after: float = Field(default=30.0, gt=0, le=86_400)
+    usb_printer: UsbPrinterSettings | None = None
+
+    @model_validator(mode="after")
+    def _usb_printer_given(self) -> DevicesSettings:
+        if self.printer == "usb" and self.usb_printer is None:
+            raise ValueError("devices.printer = \"usb\" needs [devices.usb_printer] "
+                             "vendor_id and product_id")
+        return self
 
 
 class CloudSettings(Section):
-    """Replication of the journal to the cloud (off until a broker is configured)."""
+    """Replication of the journal to the cloud (off until a broker is configured).
+
+    ``broker`` is ``mqtt://host:port`` or ``mqtts://host:port`` (TLS, with the box's client
+    certificate ``cert_file``/``key_file`` and the fleet CA ``ca_file``); ``box_id`` is the MQTT
+    client id and topic subtree (the certificate's CN; default ``{store_id}-{register_id}``).
+    See ``docs/replication.md``.
+    """
 
     enabled: bool = False
-    broker: str | None = None
+    broker: str | None = Field(default=None, pattern=r"^mqtts?://[^/?#@]+/?$", max_length=300)
+    box_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    batch_size: int = Field(default=500, ge=50, le=500)
+    window: int = Field(default=4, ge=1, le=32)
+    ack_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    session_expiry_seconds: int = Field(default=7 * 86_400, ge=1, le=2**32 - 2)
+    keepalive_seconds: int = Field(default=20, ge=5, le=3600)
+    backoff_min_seconds: float = Field(default=0.5, gt=0, le=3600)
+    backoff_max_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    refused_backoff_seconds: float = Field(default=600.0, gt=0, le=86_400)
 
     @model_validator(mode="after")
     def _broker_when_enabled(self) -> CloudSettings:
         if self.enabled and not self.broker:
             raise ValueError("cloud.enabled needs cloud.broker (e.g. mqtts://broker:8883)")
+        if self.backoff_max_seconds < self.backoff_min_seconds:
+            raise ValueError("cloud.backoff_max_seconds is below cloud.backoff_min_seconds")
+        if self.broker and urlsplit(self.broker).port == 0:  # .port raises past 65535
+            raise ValueError("cloud.broker: port 0")
         return self
+
+
+class LocalMqttSettings(Section):
+    """The local MQTT API on the box's own broker (off until enabled; see docs/api/mqtt.md)."""
+
+    enabled: bool = False
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=255)
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = Field(default=None, min_length=1, max_length=255)
+    password: SecretStr | None = None
+    box_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    topic_prefix: str = Field(default="tillbox/{box_id}/", min_length=2, max_length=200,
+                              pattern=r"^[^+#$\x00][^+#\x00]*/$")
+    keepalive_seconds: int = Field(default=15, ge=5, le=3600)
+    max_concurrent_requests: int = Field(default=8, ge=1, le=256)
+    retry_min_seconds: float = Field(default=0.5, gt=0, le=60)
+    retry_max_seconds: float = Field(default=30.0, gt=0, le=3600)
 
 
 class LogSettings(Section):
@@ -173,6 +251,27 @@ class ReceiptsSettings(Section):
     certification_category: str | None = Field(default=None, max_length=40)
     certification_number: str | None = Field(default=None, max_length=40)
     footer: tuple[Annotated[str, Field(max_length=120)], ...] = Field(default=(), max_length=5)
+    e_receipt_url: str | None = Field(default=None, max_length=200,
+                                      pattern=r"^https?://[^\s]+$")
+
+    @field_validator("e_receipt_url")
+    @classmethod
+    def _known_fields(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError as error:
+            raise ValueError(f"not a URL template: {error}") from error
+        unknown = names - E_RECEIPT_FIELDS
+        if unknown:
+            raise ValueError(f"unknown fields {sorted(unknown)}; use {sorted(E_RECEIPT_FIELDS)}")
+        try:
+            value.format(store_id="s", register_id="R1", seq=1, chain="ticket", chain_seq=1,
+                         number="R1-ticket-000001")
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"not a URL template: {error}") from error
+        return value
 
 
 class Settings(BaseSettings):
@@ -187,6 +286,7 @@ class Settings(BaseSettings):
     journal: JournalSection = JournalSection()
     devices: DevicesSettings = DevicesSettings()
     cloud: CloudSettings = CloudSettings()
+    local_mqtt: LocalMqttSettings = LocalMqttSettings()
     log: LogSettings = LogSettings()
     access: AccessSettings = AccessSettings()
     email: EmailSettings = EmailSettings()

@@ -238,6 +238,13 @@ class Store:
             "ORDER BY business_date", (after,)) as cursor:
             return [str(row[0]) async for row in cursor]
 
+    async def raw_bodies(self, from_seq: int, limit: int = 500) -> list[tuple[int, str]]:
+        """Return up to ``limit`` ``(seq, body)`` rows from ``from_seq`` on, bodies as stored."""
+        async with self._db.execute(
+            "SELECT seq, body FROM entries WHERE seq >= ? ORDER BY seq LIMIT ?",
+            (from_seq, limit)) as cursor:
+            return [(int(seq), str(body)) async for seq, body in cursor]
+
     async def iterate(self, from_seq: int = 1, to_seq: int | None = None,
                       batch: int = 500) -> AsyncIterator[Entry]:
         """Yield entries in global order from ``from_seq`` through ``to_seq``."""

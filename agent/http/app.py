@@ -13,6 +13,7 @@ with a stable ``code`` and, when one input is at fault, its ``field``::
 
 from __future__ import annotations
 
+import re
 import socket
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
@@ -21,6 +22,7 @@ import structlog
 from fastapi import FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
@@ -43,6 +45,8 @@ from agent.observability import (
     VerificationSummary,
     write_event,
 )
+from agent.replication.metrics import install_metrics_api
+from agent.replication.state import ReplicationOut
 from fiscal.errors import (
     DayNotClosed,
     FiscalError,
@@ -107,6 +111,7 @@ class HealthOut(BaseModel):
     journal: JournalHealth
     alarms: list[AlarmOut]
     devices: list[DeviceOut] = []
+    replication: ReplicationOut | None = None
 
 
 class StoreOut(BaseModel):
@@ -217,6 +222,7 @@ async def status_view(services: AppServices) -> StatusView:
         addresses=tuple(services.addresses()), pairing_code=services.access.pairing_code,
         paired_frontends=len(await services.access.frontends()),
         initial_admin_pin=await services.access.initial_admin_pin(),
+        replication=await services.replicator.snapshot() if services.replicator else None,
     )
 
 
@@ -272,10 +278,17 @@ async def run_verification(services: AppServices) -> VerificationOut:
 # -- the application --------------------------------------------------------------------------
 
 
+def operation_id(route: APIRoute) -> str:
+    """Method and path in snake case (``post_v1_tickets_ticket_id_lines``), also MQTT's name."""
+    words = re.findall(r"[a-z0-9]+", route.path_format.lower()) or [route.name]
+    return "_".join([min(route.methods or {"get"}).lower(), *words])
+
+
 def create_app(services: AppServices) -> FastAPI:
     """Build the HTTP application around ``services``."""
     app = FastAPI(title="tillbox box API", version=services.version,
-                  openapi_url="/openapi.json", responses=PROBLEM_RESPONSES)
+                  openapi_url="/openapi.json", responses=PROBLEM_RESPONSES,
+                  generate_unique_id_function=operation_id)
     _install_error_handlers(app)
 
     @app.get("/", response_class=HTMLResponse, tags=["status"], summary="The status page")
@@ -292,7 +305,10 @@ def create_app(services: AppServices) -> FastAPI:
     async def health(response: Response) -> HealthOut:
         if not services.health.serving:
             response.status_code = 503
-        return health_out(services)
+        out = health_out(services)
+        if services.replicator is not None:
+            out.replication = ReplicationOut.of(await services.replicator.snapshot())
+        return out
 
     @app.get("/v1/system", tags=["system"], summary="Identity and version of the box")
     async def system() -> SystemOut:
@@ -318,3 +334,4 @@ def _install_services(app: FastAPI, services: AppServices) -> None:
     install_cash_api(app, services)
     install_reports_api(app, services)
     install_receipts_api(app, services)
+    install_metrics_api(app, services)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.boxdb import BoxDb
 from agent.devices import Devices
@@ -18,6 +18,10 @@ from agent.services.receipts import Receipts
 from agent.services.sales import Sales
 from agent.settings import Settings
 from fiscal.journal import Journal
+
+if TYPE_CHECKING:
+    from agent.mqtt_api import LocalMqttApi
+    from agent.replication.replicator import Replicator
 
 VerificationOutcome = tuple[bool, list[dict[str, Any]]]
 Verifier = Callable[[Path], Awaitable[VerificationOutcome]]
@@ -42,4 +46,6 @@ class AppServices:
     receipts: Receipts
     verifier: Verifier | None = None
     devices: Devices | None = None
+    local_mqtt: LocalMqttApi | None = None
+    replicator: Replicator | None = None
     addresses: Callable[[], Sequence[tuple[str, str]]] = field(default=network_addresses)

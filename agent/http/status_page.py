@@ -13,6 +13,7 @@ from html import escape
 
 from agent.i18n import LANGUAGES, Translate, translator
 from agent.observability import Alarm, DeviceStatus, VerificationSummary
+from agent.replication.state import ReplicationSnapshot
 from agent.settings import StoreIdentity
 
 REFRESH_SECONDS = 10
@@ -76,6 +77,7 @@ class StatusView:
     pairing_code: str
     paired_frontends: int = 0
     initial_admin_pin: str | None = None
+    replication: ReplicationSnapshot | None = None
 
 
 def render(view: StatusView, language: str) -> str:
@@ -186,12 +188,23 @@ def _alarms(alarms: Sequence[Alarm], t: Translate) -> str:
 
 
 def _replication(view: StatusView, t: Translate) -> str:
-    if not view.replication_enabled:
-        text = t("replication_off")
-    else:
-        text = t("replication_not_started", broker=view.replication_broker or "",
-                 backlog=view.replication_backlog)
-    return _section("replication", t("section_replication"), f"<p>{escape(text)}</p>")
+    state = view.replication
+    if state is None:
+        return _section("replication", t("section_replication"),
+                        f"<p>{escape(t('replication_off'))}</p>")
+    rows = [
+        (t("replication_link"), f'<span id="replication-link" data-state="{escape(state.link)}">'
+                                f"{escape(t('link_' + state.link))}</span>"),
+        (t("replication_broker"), f"<code>{escape(state.broker)}</code>"),
+        (t("replication_box_id"), f"<code>{escape(state.box_id)}</code>"),
+        (t("replication_backlog"), f'<span id="replication-backlog">{state.backlog}</span>'),
+        (t("replication_lag"), escape(t("seconds", value=round(state.lag_seconds)))),
+        (t("replication_acked"), str(state.acked_through)),
+        (t("replication_last_ack"), _when(state.last_ack_at, t)),
+    ]
+    if state.last_error:
+        rows.append((t("replication_last_error"), escape(state.last_error)))
+    return _section("replication", t("section_replication"), _rows(rows))
 
 
 def _network(view: StatusView, t: Translate) -> str:

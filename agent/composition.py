@@ -89,7 +89,7 @@ async def check_journal_heads(journal: Journal, health: Health) -> None:
     findings = await check_heads(journal)
     health.heads_checked_at = health.now_text()
     for finding in findings:
-        health.raise_alarm(finding.code, finding.message, finding.chain)
+        health.raise_alarm(finding.code, finding.message, finding.chain, blocking=True)
         log.error("chain_head_check_failed", code=finding.code, chain=finding.chain,
                   detail=finding.message)
     if findings:

@@ -106,6 +106,8 @@ class Alarm:
     message: str
     chain: str | None = None
     raised_at: str = ""
+    blocking: bool = False
+    """An integrity alarm: fiscal writes wait for an admin's acknowledgement while it stands."""
 
 
 @dataclass(frozen=True)
@@ -139,19 +141,24 @@ class Health:
 
     @property
     def fiscal_writes_allowed(self) -> bool:
-        """Fiscal writes are refused while an alarm waits for an admin's acknowledgement."""
-        return not self.alarms
+        """Fiscal writes are refused while an integrity alarm waits for an acknowledgement.
+
+        Other alarms (the cloud refusing the box, a slow disk) are shown but never stop the
+        shop from selling.
+        """
+        return not any(alarm.blocking for alarm in self.alarms)
 
     def now_text(self) -> str:
         """The current time as stored in the journal (UTC, ISO 8601)."""
         return utc_text(self._clock())
 
-    def raise_alarm(self, code: str, message: str, chain: str | None = None) -> Alarm:
-        """Raise an alarm (once per code and chain) and return it."""
+    def raise_alarm(self, code: str, message: str, chain: str | None = None, *,
+                    blocking: bool = False) -> Alarm:
+        """Raise an alarm (once per code and chain) and return it; ``blocking`` for integrity."""
         for alarm in self.alarms:
             if (alarm.code, alarm.chain) == (code, chain):
                 return alarm
-        alarm = Alarm(code, message, chain, self.now_text())
+        alarm = Alarm(code, message, chain, self.now_text(), blocking)
         self.alarms.append(alarm)
         return alarm
 

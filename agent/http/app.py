@@ -269,7 +269,7 @@ async def run_verification(services: AppServices) -> VerificationOut:
     if clean:
         await write_event(services.journal, health, INTEGRITY_PASSED, {"scope": "full"})
     else:
-        health.raise_alarm("verification_failed", f"{len(findings)} finding(s)")
+        health.raise_alarm("verification_failed", f"{len(findings)} finding(s)", blocking=True)
         await write_event(services.journal, health, INTEGRITY_FAILURE,
                           {"scope": "full", "findings": len(findings)})
     return VerificationOut(clean=clean, checked_at=checked_at, findings=findings)

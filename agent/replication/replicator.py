@@ -216,7 +216,7 @@ class Replicator:
             return
         self._tail_reported = True
         log.error("journal_behind_cloud", detail=problem)
-        self.health.raise_alarm(TAIL_ALARM, problem)
+        self.health.raise_alarm(TAIL_ALARM, problem, blocking=True)
         details = {"scope": "replication", "epoch": self.epoch,
                    "journal_seq": self.journal.state.seq, "acked_through": acked_through}
         # shielded: a journal write must not be cut in half when the link drops meanwhile

@@ -136,7 +136,8 @@ async def test_manager_approval_by_header_or_role(tmp_path: Path) -> None:
 
 async def test_alarm_blocks_until_an_admin_acknowledges(tmp_path: Path) -> None:
     async with running_box(tmp_path / "data") as box, frontend(box) as admin:
-        box.health.raise_alarm("head_mismatch", "the head of chain sale differs", "sale")
+        box.health.raise_alarm("head_mismatch", "the head of chain sale differs", "sale",
+                               blocking=True)
         blocked = box.health.fiscal_writes_allowed
         ack = await admin.post("/v1/alarms/ack")
         codes = await event_codes(box)
@@ -168,3 +169,12 @@ async def test_status_page_shows_the_initial_admin_pin_until_changed(tmp_path: P
     assert "Terminaux appairés" in before
     assert "initial-pin" not in after
     assert ADMIN_PIN not in after
+
+
+async def test_an_operational_alarm_does_not_stop_sales(tmp_path: Path) -> None:
+    async with running_box(tmp_path / "data") as box:
+        box.health.raise_alarm("replication_refused", "the cloud broker refused the box")
+        allowed = box.health.fiscal_writes_allowed
+        status = box.health.status
+    assert allowed, "only integrity alarms stop fiscal writes"
+    assert status == "alarm"

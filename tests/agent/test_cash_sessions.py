@@ -242,7 +242,7 @@ async def test_a_session_left_open_overnight(tmp_path: Path) -> None:
 async def test_fiscal_writes_wait_for_an_acknowledged_alarm(tmp_path: Path) -> None:
     """While an integrity alarm is raised, opening a session is refused (409 integrity_alarm)."""
     async with running_box(tmp_path / "data") as box, frontend(box) as client:
-        box.health.raise_alarm("chain_broken", "test alarm", "ticket")
+        box.health.raise_alarm("chain_broken", "test alarm", "ticket", blocking=True)
         refused = await client.post("/v1/cash-sessions", json={"float": 100})
     assert (refused.status_code, refused.json()["code"]) == (409, "integrity_alarm")
 

@@ -135,7 +135,7 @@ async def test_finalize_is_refused_while_an_integrity_alarm_is_raised(tmp_path: 
         await add(client, ticket, sku="BAG")
         await pay(client, ticket, "cash", 120)
         seq = box.services.journal.state.seq
-        box.services.health.raise_alarm("x", "y")
+        box.services.health.raise_alarm("x", "y", blocking=True)
         refused = await client.post(f"/v1/tickets/{ticket}/finalize")
         still = ok(await client.get(f"/v1/tickets/{ticket}"))
         assert box.services.journal.state.seq == seq

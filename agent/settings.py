@@ -42,6 +42,9 @@ from fiscal.paths import default_data_dir
 from fiscal.settings import ClosurePolicy, JournalSettings
 
 SYSTEM_CONFIG = Path("/etc/tillbox/tillbox.toml")
+CLOUD_FRAGMENT = "cloud.toml"
+"""The ``[cloud]`` table a provisioning bundle installs in the data dir (``tillbox fleet apply``);
+read under the main file, which overrides it key by key."""
 ENV_PREFIX = "TILLBOX_"
 DeviceDriver = Literal["simulated", "none"]
 """How a device is provided: ``simulated`` (in-process simulator) or ``none`` (absent)."""
@@ -298,10 +301,13 @@ class Settings(BaseSettings):
         env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Flags, then environment, then the TOML file (set by ``load_settings``)."""
+        """Flags, then environment, then the TOML files (set by ``load_settings``).
+
+        The files merge key by key, the later one winning.
+        """
         sources = [init_settings, env_settings]
         if settings_cls.model_config.get("toml_file"):
-            sources.append(TomlConfigSettingsSource(settings_cls))
+            sources.append(TomlConfigSettingsSource(settings_cls, deep_merge=True))
         return tuple(sources)
 
 
@@ -332,9 +338,13 @@ def load_settings(config: Path | None = None, *, data_dir: Path | None = None,
         flags["data_dir"] = data_dir
     if http is not None:
         flags["http"] = parse_http(http)
-    source = _with_file(path)
     try:
-        return source(**flags)
+        settings = _with_files(path)(**flags)
+        fragment = settings.data_dir / CLOUD_FRAGMENT
+        if fragment.is_file():  # written by ``tillbox fleet apply``; the main file overrides it
+            path = fragment if path is None else path
+            settings = _with_files(fragment, config_file(config))(**flags)
+        return settings
     except ValidationError as error:
         raise ConfigError(describe(error, path)) from error
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
@@ -343,10 +353,11 @@ def load_settings(config: Path | None = None, *, data_dir: Path | None = None,
         raise ConfigError(f"{path}: cannot read: {error.strerror}") from error
 
 
-def _with_file(path: Path | None) -> type[Settings]:
-    if path is None:
+def _with_files(*paths: Path | None) -> type[Settings]:
+    files = [path for path in paths if path is not None]
+    if not files:
         return Settings
-    config = SettingsConfigDict(**{**Settings.model_config, "toml_file": path})
+    config = SettingsConfigDict(**{**Settings.model_config, "toml_file": files})
     return type("FileSettings", (Settings,), {"model_config": config,
                                               "__module__": __name__})
 

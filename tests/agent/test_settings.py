@@ -125,3 +125,24 @@ def test_run_with_a_missing_config_file_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["run", "--config", str(tmp_path / "nope.toml")])
     assert result.exit_code == 2
     assert "--config: no such file" in result.stderr
+
+
+def test_a_provisioning_fragment_in_the_data_dir_is_read_under_the_main_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cloud.toml`` (from ``tillbox fleet apply``) configures the cloud; the main file wins."""
+    for name in list(os.environ):
+        if name.startswith("TILLBOX_"):
+            monkeypatch.delenv(name)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "cloud.toml").write_text(
+        '[cloud]\nenabled = true\nbroker = "mqtts://cloud.example:8883"\nbox_id = "box-7"\n'
+        'window = 8\n')
+    main = tmp_path / "tillbox.toml"
+    main.write_text(f'data_dir = "{data_dir}"\n[cloud]\nwindow = 2\n')
+    from_fragment = load_settings(data_dir=data_dir)
+    both = load_settings(main)
+    assert (from_fragment.cloud.enabled, from_fragment.cloud.box_id) == (True, "box-7")
+    assert from_fragment.cloud.window == 8
+    assert (both.cloud.broker, both.cloud.box_id, both.cloud.window) == (
+        "mqtts://cloud.example:8883", "box-7", 2)

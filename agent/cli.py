@@ -13,6 +13,8 @@ import typer
 
 from agent.settings import ConfigError, load_settings
 from agent.simulators import sim_app
+from cloud.cli import app as cloud_app
+from cloud.fleet.cli import app as fleet_app
 from fiscal.cli import app
 
 __all__ = ["app", "main", "run"]
@@ -44,6 +46,8 @@ def run(
 if not any(command.name == "run" for command in app.registered_commands):
     app.command("run")(run)
     app.add_typer(sim_app, name="sim")
+    app.add_typer(fleet_app, name="fleet")
+    app.add_typer(cloud_app, name="cloud")
 
 
 def main() -> None:

@@ -144,8 +144,10 @@ class Daemon:
         while not self.stopping.is_set():
             if await self._healthy() and self.ready.is_set() and not self._server.should_exit:
                 self.notifier.notify("WATCHDOG=1")
+            # asyncio.timeout, not wait_for: on 3.11 wait_for may swallow a cancellation
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), self._interval)
+                async with asyncio.timeout(self._interval):
+                    await self.stopping.wait()
 
     async def _healthy(self) -> bool:
         health = self.box.health

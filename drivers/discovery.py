@@ -285,8 +285,11 @@ class Discovery:
                 added, removed = await self.rescan()
                 if added or removed:
                     await on_change(added, removed)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for may swallow a cancellation
+                # arriving as the event is set, and the loop would never end
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._dirty.wait(), self.interval)
+                    async with asyncio.timeout(self.interval):
+                        await self._dirty.wait()
                 self._dirty.clear()
 
     @contextlib.contextmanager

@@ -389,8 +389,11 @@ class Replicator:
                 self._sent(batch)
                 continue
             await self._publish_status(link)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that
+            # arrives as the event is set, and the task then never ends
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._sleep_time())
+                async with asyncio.timeout(self._sleep_time()):
+                    await self._wake.wait()
 
     def _may_send(self) -> bool:
         return (len(self.inflight) < self.settings.window

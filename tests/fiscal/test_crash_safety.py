@@ -144,7 +144,9 @@ def has_entries(data_dir: Path) -> bool:
     the schema script runs statement by statement, and the next open completes it)."""
     if not (data_dir / DB_FILE).exists():
         return False
-    db = sqlite3.connect(f"file:{data_dir / DB_FILE}?mode=ro", uri=True)
+    # read-write: a writer killed mid-transaction leaves a WAL that a read-only connection cannot
+    # recover ("attempt to write a readonly database"); any later open of the journal recovers it
+    db = sqlite3.connect(data_dir / DB_FILE)
     try:
         tables = db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
                             " ('entries', 'heads')").fetchone()[0]
@@ -165,7 +167,9 @@ def check_entry(ledger: Ledger, seq: int, chain: str, chain_seq: int, body: str)
 
 def check_file(data_dir: Path, ledger: Ledger) -> int:
     """Check the killed journal read-only; return its number of entries."""
-    db = sqlite3.connect(f"file:{data_dir / DB_FILE}?mode=ro", uri=True)
+    # read-write: a writer killed mid-transaction leaves a WAL that a read-only connection cannot
+    # recover ("attempt to write a readonly database"); any later open of the journal recovers it
+    db = sqlite3.connect(data_dir / DB_FILE)
     try:
         stored = dict(db.execute("SELECT seq, sig FROM entries").fetchall())
         new = db.execute("SELECT seq, chain, chain_seq, body FROM entries WHERE seq > ? "

@@ -4,12 +4,15 @@ The worker receives ``journal/up`` batches (``$share/ingest/…``, QoS 1) and ha
 stages joined by a short queue, so that verifying a batch (CPU) overlaps storing the one before
 (database): the *check* stage reads the box's state, acks duplicates and runs the verifier; the
 *store* stage applies each checked batch under the box's row lock (``cloud.ingest.apply``) and
-only after the commit publishes the ack — or the nack of a refused batch. Batches ahead of a
+only after the commit answers with the ack — or the nack of a refused batch. Answers go through
+an ``Outbox`` and its sender task: no stage ever waits for a PUBACK, so the message loop sees a
+lost broker at once (an answer lost with it is harmless: the box resends). Batches ahead of a
 gap wait in its ``Parking`` until a commit announced on ``tillbox_ingest`` (``LISTEN``) lets
 them through, or the gap timeout nacks the box. It also keeps each box's last ``status``.
 
 Its loops run in one ``asyncio.TaskGroup`` per connection; a lost broker or database ends the
-group and the worker reconnects with exponential backoff and jitter.
+group and the worker reconnects with exponential backoff and jitter (from the shortest delay
+again after each connection that came up, so a restarted broker is found again promptly).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from cloud.ingest import wire
 from cloud.ingest.apply import Answer, Applier, Checked
 from cloud.ingest.broker import BrokerAddress, mqtt_client
 from cloud.ingest.checks import refuse
+from cloud.ingest.outbox import Outbox
 from cloud.ingest.parking import Parking
 from cloud.ingest.store import CHANNEL, ensure_box, raise_alarm, record_status
 
@@ -73,6 +77,8 @@ class Session:
     writer: Applier
     """Transactions, used under the worker's lock."""
     queue: asyncio.Queue[Checked | Refusal]
+    outbox: Outbox
+    """Acks and nacks on their way out (see ``cloud.ingest.outbox``)."""
 
 
 class IngestWorker:
@@ -94,11 +100,11 @@ class IngestWorker:
             try:
                 await self._connected()
             except* (aiomqtt.MqttError, psycopg.OperationalError, OSError) as group:
+                if self.ready.is_set() or time.monotonic() - started > BACKOFF_MAX:
+                    delay = BACKOFF_FIRST  # it was up: try again soon
                 self.ready.clear()
                 log.warning("ingest_disconnected", error=repr(group.exceptions[0]),
                             retry_in=round(delay, 2))
-            if time.monotonic() - started > BACKOFF_MAX:
-                delay = BACKOFF_FIRST
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, BACKOFF_MAX)
 
@@ -113,7 +119,7 @@ class IngestWorker:
                 await _subscribe(client, wire.UP_FILTER, required=True)
                 await _subscribe(client, wire.STATUS_FILTER, required=False)
                 session = Session(client, Applier(reader), Applier(writer),
-                                  asyncio.Queue(CHECKED_AHEAD))
+                                  asyncio.Queue(CHECKED_AHEAD), Outbox())
                 self.ready.set()
                 log.info("ingest_ready", client_id=config.client_id)
                 async with asyncio.TaskGroup() as tasks:
@@ -121,6 +127,7 @@ class IngestWorker:
                     tasks.create_task(self._store_stage(session))
                     tasks.create_task(self._listen(session, listener))
                     tasks.create_task(self._sweep(session))
+                    tasks.create_task(session.outbox.send(client))
 
     # -- check stage ------------------------------------------------------------------------
 
@@ -143,7 +150,7 @@ class IngestWorker:
             return
         prepared = await session.reader.prepare(batch)
         if isinstance(prepared, Answer):  # a duplicate: the current watermark
-            await self._answer(session, box, prepared)
+            self._answer(session, box, prepared)
         else:
             await session.queue.put(prepared)
 
@@ -170,7 +177,7 @@ class IngestWorker:
                 if not self.parking.hold(held, time.monotonic(), since):
                     log.warning("ingest_parking_full", box=batch.box, from_seq=batch.from_seq)
                 return False
-        await self._answer(session, batch.box, answer)
+        self._answer(session, batch.box, answer)
         if answer.kind == "ack" and batch.box in self.parking:
             await self._retry(session, batch.box)
         return True
@@ -192,8 +199,8 @@ class IngestWorker:
             await raise_alarm(conn, refusal.box, epoch or None, error.reason,
                               refuse(error.reason, error.detail))
         expected = await session.reader.expected(refusal.box, epoch)
-        await self._answer(session, refusal.box, Answer("nack", epoch, expected.seq,
-                                                        error.reason, error.detail))
+        self._answer(session, refusal.box, Answer("nack", epoch, expected.seq,
+                                                  error.reason, error.detail))
 
     async def _unstorable(self, session: Session, batch: wire.Batch,
                           error: psycopg.Error) -> Answer:
@@ -205,16 +212,16 @@ class IngestWorker:
         expected = await session.reader.expected(batch.box, batch.epoch)
         return Answer("nack", batch.epoch, expected.seq, wire.INVALID, detail)
 
-    async def _answer(self, session: Session, box: str, answer: Answer) -> None:
+    def _answer(self, session: Session, box: str, answer: Answer) -> None:
+        """Hand the ack or nack to the outbox (never waits for the broker)."""
         self.stats[f"{answer.kind}s"] += 1
         if answer.kind == "ack":
-            await session.client.publish(wire.ack_topic(box),
-                                         wire.ack_payload(answer.epoch, answer.seq), qos=1)
+            session.outbox.offer(wire.ack_topic(box), wire.ack_payload(answer.epoch, answer.seq))
             return
         log.warning("ingest_nack", box=box, epoch=answer.epoch, expected_seq=answer.seq,
                     reason=answer.reason, detail=answer.detail)
-        await session.client.publish(wire.nack_topic(box), wire.nack_payload(
-            answer.epoch, answer.seq, answer.reason, answer.detail), qos=1)
+        session.outbox.offer(wire.nack_topic(box), wire.nack_payload(
+            answer.epoch, answer.seq, answer.reason, answer.detail))
 
     # -- other workers' commits and the gap timeout -----------------------------------------
 
@@ -232,7 +239,7 @@ class IngestWorker:
             await asyncio.sleep(self.config.sweep_interval)
             late = self.parking.overdue(time.monotonic(), self.config.gap_timeout)
             for box, epoch in late:
-                await self._answer(session, box, await session.reader.expected(box, epoch))
+                self._answer(session, box, await session.reader.expected(box, epoch))
 
 
 async def _subscribe(client: aiomqtt.Client, topic: str, *, required: bool) -> None:

@@ -77,7 +77,8 @@ class SerialPort:
         executor = ThreadPoolExecutor(1, thread_name_prefix=f"serial {name}")
         future = asyncio.get_running_loop().run_in_executor(executor, _open, path, settings)
         try:
-            port = await asyncio.wait_for(future, grace)
+            async with asyncio.timeout(grace):
+                port = await future
         except TimeoutError as exc:
             executor.shutdown(wait=False)
             raise DeviceUnavailable(f"{name}: open hangs", reason="open_failed") from exc
@@ -123,7 +124,8 @@ class SerialPort:
         idle = False
         try:
             future = asyncio.get_running_loop().run_in_executor(executor, self._port.close)
-            await asyncio.wait_for(future, self.grace)
+            async with asyncio.timeout(self.grace):
+                await future
             idle = True
         except (TimeoutError, *PORT_ERRORS):
             pass
@@ -137,7 +139,8 @@ class SerialPort:
         port = self._port
         future = asyncio.get_running_loop().run_in_executor(self._executor, call, port)
         try:
-            return await asyncio.wait_for(future, timeout + self.grace)
+            async with asyncio.timeout(timeout + self.grace):
+                return await future
         except TimeoutError as exc:  # before OSError: TimeoutError is one
             raise DeviceTimeout(f"{self.name}: the port does not answer", reason="timeout") from exc
         except serial.SerialTimeoutException as exc:

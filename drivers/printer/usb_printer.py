@@ -133,7 +133,8 @@ class UsbLink:
         future = asyncio.get_running_loop().run_in_executor(
             executor, _open, target, backend, name)
         try:
-            opened, detached = await asyncio.wait_for(future, timeout + GRACE)
+            async with asyncio.timeout(timeout + GRACE):
+                opened, detached = await future
         except TimeoutError as exc:
             executor.shutdown(wait=False)
             raise DeviceUnavailable(f"{name}: opening hangs", reason="open_failed") from exc
@@ -162,7 +163,8 @@ class UsbLink:
             return
         future = asyncio.get_running_loop().run_in_executor(executor, self._dispose)
         with suppress(TimeoutError):
-            await asyncio.wait_for(future, GRACE)
+            async with asyncio.timeout(GRACE):
+                await future
         executor.shutdown(wait=False)
 
     async def _call(self, call: Callable[[], T], timeout: float) -> T:
@@ -170,7 +172,8 @@ class UsbLink:
             raise DeviceUnavailable(f"{self.name}: link closed", reason="not_open")
         future = asyncio.get_running_loop().run_in_executor(self._executor, call)
         try:
-            return await asyncio.wait_for(future, timeout + GRACE)
+            async with asyncio.timeout(timeout + GRACE):
+                return await future
         except TimeoutError as exc:
             raise DeviceTimeout(f"{self.name}: the USB worker hangs", reason="offline") from exc
         except (usb.core.USBError, ValueError) as exc:

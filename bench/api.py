@@ -221,7 +221,11 @@ def main() -> None:
         figures = asyncio.run(measure(server, args.seconds, args.pace))
     finally:
         server.process.send_signal(signal.SIGTERM)
-        server.process.wait(timeout=20)
+        try:
+            server.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            print("the daemon did not stop within 20 s of SIGTERM (killed)", file=sys.stderr)
         shutil.rmtree(work, ignore_errors=True)
     report(server.ready_s, figures)
 

@@ -56,8 +56,9 @@ def api_schema(daemon: Daemon) -> schemathesis.BaseSchema:
     config = schemathesis.config.SchemathesisConfig.from_dict(
         {"phases": {"coverage": {"enabled": False}}})
     schema = schemathesis.openapi.from_url(f"{daemon.url}/openapi.json", config=config)
-    return schema.exclude(func=lambda ctx: (ctx.operation.method.upper(),
-                                            ctx.operation.path) in LEFT_OUT)
+    for method, path in sorted(LEFT_OUT):
+        schema = schema.exclude(method=method, path=path)
+    return schema
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")

@@ -56,7 +56,8 @@ async def test_an_ack_beyond_the_journal_raises_the_alarm(tmp_path: Path) -> Non
                            what="the first ack")
             seq = box.journal.state.seq
             await cloud.send("journal/ack", {"epoch": cloud.epoch, "acked_through": seq + 7})
-            await wait_for(lambda: TAIL_ALARM in alarm_codes(box), what="the alarm")
+            await wait_for(lambda: TAIL_ALARM in alarm_codes(box)
+                           and replicator.acked_through == seq + 7, what="the alarm")
         assert not box.health.fiscal_writes_allowed
         assert replicator.acked_through == seq + 7
         assert len(await journal_events(box, INTEGRITY_FAILURE)) == 1

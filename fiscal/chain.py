@@ -94,22 +94,27 @@ class Entry:
 
     def to_json(self) -> dict[str, Any]:
         """Return the envelope as a JSON object."""
+        data = self._envelope()
+        data["record"] = dict(self.record)
+        return data
+
+    def _envelope(self) -> dict[str, Any]:
         return {
             "seq": self.seq, "chain": self.chain, "chain_seq": self.chain_seq,
             "first": self.first, "prev_sig": self.prev_sig, "data_to_sign": self.data_to_sign,
             "content_hash": self.content_hash, "sig": self.sig, "alg": self.alg,
             "key_id": self.key_id, "format_version": self.format_version,
             "at_utc": self.at_utc, "at_local": self.at_local, "register_id": self.register_id,
-            "store_id": self.store_id, "record": dict(self.record),
+            "store_id": self.store_id,
         }
 
     def body(self) -> bytes:
         """Return the canonical JSON bytes of the envelope (the stored form)."""
-        data = self.to_json()
-        if self.record_json is not None:
-            data["record"] = self.record_json
-            return canonical_json(data, checked=True)
-        return canonical_json(data)
+        if self.record_json is None:
+            return canonical_json(self.to_json())
+        data = self._envelope()
+        data["record"] = self.record_json
+        return canonical_json(data, checked=True)
 
     @property
     def extract(self) -> str:
@@ -125,7 +130,10 @@ class Entry:
 
 def utc_text(moment: dt.datetime) -> str:
     """Format an aware datetime as UTC ISO 8601 with microseconds and ``Z``."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment.astimezone(dt.UTC)
+    if utc.year < 1000:  # strftime does not pad such years; keep its form
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def local_text(moment: dt.datetime, timezone: str) -> str:

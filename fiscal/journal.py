@@ -203,9 +203,9 @@ class Journal:
         """Chain, sign and durably store records (caller holds the lock when it read first)."""
         now = now or self._clock()
         items = list(pending)
-        last = self._state.last_at_utc
-        if last is not None and utc_text(now) < last:
-            details = {"previous_utc": last, "now_utc": utc_text(now)}
+        last, now_utc = self._state.last_at_utc, utc_text(now)
+        if last is not None and now_utc < last:
+            details = {"previous_utc": last, "now_utc": now_utc}
             items.insert(0, Pending(Event(code=jet.CLOCK_BACKWARDS, operator=SYSTEM,
                                           description=jet.label(jet.CLOCK_BACKWARDS),
                                           details=details)))
@@ -408,8 +408,10 @@ def _load_or_create_key(directory: Path, register_id: str, now: dt.datetime,
     Key material left incomplete by a crash during the very first start (before anything was
     signed) is discarded and made anew; once the journal names a key, it never is.
     """
+    # only the box's signing key is ours here: the keys dir also holds the MQTT identity
+    # (``tillbox fleet csr/apply``), which the journal must never touch
     if directory.exists():
-        for leftover in directory.glob("*.tmp"):
+        for leftover in directory.glob(f"{keys.FILE_PREFIX}*.tmp"):
             leftover.unlink()
     if (directory / keys.KEY_FILE).exists():
         try:
@@ -417,10 +419,11 @@ def _load_or_create_key(directory: Path, register_id: str, now: dt.datetime,
         except KeyFileError as error:
             if not (journal_empty and error.code == "key_incomplete"):
                 raise
-    elif directory.exists() and any(directory.glob("*.pem")) and not journal_empty:
+    elif directory.exists() and any(directory.glob(f"{keys.FILE_PREFIX}*.pem")) \
+            and not journal_empty:
         raise KeyFileError(f"{directory} holds key material but no {keys.KEY_FILE}")
     if directory.exists():
-        for stale in directory.glob("*.pem"):
+        for stale in directory.glob(f"{keys.FILE_PREFIX}*.pem"):
             stale.unlink()
     key = keys.generate(register_id, now)
     keys.save(key, directory)

@@ -20,14 +20,13 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 from fiscal.errors import KeyFileError
 
+FILE_PREFIX = "box-"
+"""The box signing key's files (key, certificate, the next key during a rotation) start so."""
 KEY_FILE = "box-key.pem"
 CERT_FILE = "box-cert.pem"
 _DETERMINISTIC = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
@@ -64,10 +63,19 @@ def public_key_id(public_key: ec.EllipticCurvePublicKey) -> str:
 
 
 def raw_to_der(raw: bytes) -> bytes:
-    """Convert a raw 64-byte r‖s signature to DER."""
+    """Convert a raw 64-byte r‖s signature to DER (a SEQUENCE of two INTEGERs).
+
+    Each integer is its big-endian bytes without leading zeros, with one zero byte in front
+    when the first would read as negative (and for zero itself).
+    """
     if len(raw) != 64:
         raise ValueError("raw P-256 signature must be 64 bytes")
-    return encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    r, s = raw[:32].lstrip(b"\0"), raw[32:].lstrip(b"\0")
+    if not r or r[0] & 0x80:
+        r = b"\0" + r
+    if not s or s[0] & 0x80:
+        s = b"\0" + s
+    return b"\x30%c\x02%c%b\x02%c%b" % (len(r) + len(s) + 4, len(r), r, len(s), s)
 
 
 def verify_raw(public_key: ec.EllipticCurvePublicKey, sig: str, data: bytes) -> bool:

@@ -12,7 +12,7 @@ workers; workers only look it up.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import bisect
 import hashlib
 import warnings
@@ -25,7 +25,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from fiscal.keys import b64url_decode, certificate_key, load_certificate_pem, raw_to_der
+from fiscal.keys import certificate_key, load_certificate_pem, raw_to_der
 from fiscal.verify import findings as f
 from fiscal.verify.findings import Finding, Where
 
@@ -36,6 +36,10 @@ MARKER_BYTES = MARKER.encode()
 """Every key event carries a certificate; other entries are skipped without parsing."""
 
 _ECDSA = ec.ECDSA(hashes.SHA256())
+_TO_STANDARD = bytes.maketrans(b"-_+/", b"+/!!")
+"""base64url to the standard alphabet; ``+`` and ``/``, not base64url, become invalid."""
+_LAST_CHARS = "AQgw"
+"""The base64 digits whose four low bits are zero."""
 _LOADED: dict[bytes, ec.EllipticCurvePublicKey] = {}
 
 
@@ -76,16 +80,17 @@ def signature_bytes(sig: Any) -> bytes | None:
 
     Strict on purpose: a lenient decoder accepts other spellings of the same bytes (``+`` for
     ``-``, stray characters, non-zero padding bits), which would let a stored signature change
-    without failing verification.
+    without failing verification. 86 characters of the base64url alphabet, the last one
+    leaving its four low bits (beyond the 512 of the signature) zero, are exactly those
+    spellings that re-encode to themselves.
     """
-    if type(sig) is not str or len(sig) != 86:
+    if type(sig) is not str or len(sig) != 86 or sig[85] not in _LAST_CHARS or not sig.isascii():
         return None
     try:
-        raw = b64url_decode(sig)
-    except ValueError:
+        return binascii.a2b_base64(sig.encode("ascii").translate(_TO_STANDARD) + b"==",
+                                   strict_mode=True)
+    except binascii.Error:
         return None
-    canonical = base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-    return raw if len(raw) == 64 and canonical == sig else None
 
 
 def verify_signature(der: bytes, sig: Any, data: bytes) -> bool:

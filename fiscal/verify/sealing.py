@@ -19,6 +19,8 @@ SEALED_FIELDS = ("alg", "at_local", "at_utc", "chain", "format_version", "key_id
                  "register_id", "seq", "store_id")
 _DUMP = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 _sealed_values = operator.itemgetter(*SEALED_FIELDS)
+
+
 class NotCanonical(ValueError):
     """The value holds something canonical JSON of the journal cannot represent."""
 
@@ -39,14 +41,19 @@ def _first_offence(value: Any) -> str | None:
     return None
 
 
-def _check_domain(record: Mapping[str, Any], record_json: bytes) -> None:
+def check_record_domain(record: Mapping[str, Any], sealed: bytes) -> None:
     """Raise ``NotCanonical`` if ``record`` holds a float or a non-ASCII key.
 
-    The exact walk runs only when the record's JSON (as orjson writes it: a float always holds
-    ``.``, ``e+`` or ``e-``) may hold a float — text can too — and on event details, the one
-    free-form object of the journal, where a non-ASCII key could hide.
+    ``sealed`` is the sealed content's JSON as orjson writes it. Its keys are sorted and its
+    values other than the record plain text or integers, so the record's JSON lies between the
+    first ``"record":`` and the last ``,"register_id":``. The exact walk runs only when that
+    JSON (a float always holds ``.``, ``e+`` or ``e-``) may hold a float — text can too — and
+    on event details, the one free-form object of the journal, where a non-ASCII key could hide.
     """
-    maybe_float = b"." in record_json or b"e+" in record_json or b"e-" in record_json
+    start, end = sealed.find(b'"record":'), sealed.rfind(b',"register_id":')
+    maybe_float = (sealed.find(b".", start, end) >= 0 or sealed.find(b"e-", start, end) >= 0
+                   or (sealed.find(b"+", start, end) >= 0
+                       and sealed.find(b"e+", start, end) >= 0))
     details = record.get("details")
     if maybe_float or isinstance(details, dict):
         offence = _first_offence(record if maybe_float else details)
@@ -64,8 +71,5 @@ def content_hash(envelope: Mapping[str, Any]) -> str:
         data = orjson.dumps(sealed, option=_DUMP)
     except orjson.JSONEncodeError as error:
         raise NotCanonical(str(error)) from error
-    # Keys are sorted and the other values are plain text or integers, so the record's JSON
-    # lies between the first '"record":' and the last ',"register_id":'.
-    _check_domain(envelope["record"], data[data.find(b'"record":'):
-                                            data.rfind(b',"register_id":')])
+    check_record_domain(envelope["record"], data)
     return hashlib.sha256(data).hexdigest()

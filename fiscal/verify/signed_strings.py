@@ -34,6 +34,11 @@ def _int(value: Any) -> str:
 
 def vat_field(breakdown: Any) -> str:
     """Return the ``rate:incl|…`` field of a breakdown, highest rate first."""
+    if type(breakdown) is list and len(breakdown) == 1:  # the usual ticket: one rate
+        rate, incl = breakdown[0]["rate"], breakdown[0]["incl"]
+        if type(rate) is not int or type(incl) is not int or rate < 0:
+            raise TypeError("breakdown rates and amounts must be integers")
+        return f"{rate:04d}:{incl}"
     pairs = []
     for item in breakdown:
         rate, incl = item["rate"], item["incl"]
@@ -54,9 +59,12 @@ def _date(text: Any) -> str:
     return dt.date.fromisoformat(text).strftime("%Y%m%d")
 
 
+_TICKET_KINDS = {"sale": "SALE", "return": "RETURN"}
+
+
 def _ticket(r: Record, when: str, register: str, chain_seq: int) -> list[str]:
     return [vat_field(r["breakdown"]), _int(r["total"]), when, register, str(chain_seq),
-            {"sale": "SALE", "return": "RETURN"}[r["type"]]]
+            _TICKET_KINDS[r["type"]]]
 
 
 def _invoice(r: Record, when: str, register: str, chain_seq: int) -> list[str]:
@@ -110,9 +118,15 @@ def data_to_sign(record: Record, *, local_time: dt.datetime, register_id: str, c
     Raises ``KeyError`` if the type is unknown, ``KeyError``/``TypeError``/``ValueError`` if the
     record lacks what the format needs.
     """
-    head = HEADS[record["type"]](record, local_stamp(local_time), escape(register_id), chain_seq)
-    first = "Y" if chain_seq == 1 else "N"
-    return ",".join([*head, first, prev_sig or "", content_hash])
+    return signed_text(record, local_stamp(local_time), escape(register_id), chain_seq,
+                       prev_sig, content_hash)
+
+
+def signed_text(record: Record, when: str, register: str, chain_seq: int, prev_sig: str | None,
+                content_hash: str) -> str:
+    """``data_to_sign`` from the local time already stamped and the register already escaped."""
+    head = HEADS[record["type"]](record, when, register, chain_seq)
+    return ",".join([*head, "Y" if chain_seq == 1 else "N", prev_sig or "", content_hash])
 
 
 def head_data(register_id: str, chain: str, chain_seq: int, seq: int, sig: str) -> bytes:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fiscal.verify import findings as f
 from fiscal.verify.chains import HeadRow
-from fiscal.verify.chunks import Job
+from fiscal.verify.chunks import Job, open_read_only
 from fiscal.verify.engine import CHUNK, Options, Outcome, Verification, execute
 from fiscal.verify.findings import Finding, Report
 from fiscal.verify.key_registry import MARKER, certificate_der, key_id_of
@@ -29,6 +29,10 @@ _KEY_EVENTS = ("SELECT seq, CAST(body AS BLOB) FROM entries WHERE seq = (SELECT 
 """The first entry and the key events (an event whose type column was edited is missed here,
 and reported by the entry checks)."""
 _NEXT_BOUND = "SELECT seq FROM entries WHERE seq >= ? ORDER BY seq LIMIT 1 OFFSET ?"
+TAIL = 4 * CHUNK
+"""Entries at the end of the journal checked in smaller chunks."""
+MIN_CHUNK = 200
+"""The smallest of those chunks (each costs a process round trip and a database connection)."""
 
 
 def journal_path(data_dir: Path) -> Path:
@@ -50,9 +54,40 @@ def read_heads(db: sqlite3.Connection) -> dict[str, HeadRow]:
 
 
 def seq_ranges(db: sqlite3.Connection) -> Iterator[tuple[int, int]]:
-    """Yield ``(first, last)`` seq ranges of at most ``CHUNK`` stored entries each."""
-    start = db.execute("SELECT min(seq) FROM entries").fetchone()[0]
-    while start is not None:
+    """Yield ``(first, last)`` seq ranges of at most ``CHUNK`` stored entries each.
+
+    The last ranges are smaller, so that workers finish together. When the seqs have no gap
+    (the usual case) the ranges are computed; otherwise they are read from the table.
+    """
+    low, high, count = db.execute("SELECT min(seq), max(seq), count(*) FROM entries").fetchone()
+    if low is None:
+        return
+    if high - low + 1 != count:
+        yield from _stored_ranges(db, low)
+        return
+    for size in _sizes(count):
+        yield low, low + size - 1
+        low += size
+
+
+def _sizes(count: int) -> Iterator[int]:
+    """Chunk sizes adding up to ``count``: ``CHUNK``, then shrinking over the last ``TAIL``."""
+    if count <= TAIL:
+        yield from (min(CHUNK, count - start) for start in range(0, count, CHUNK))
+        return
+    bulk = (count - TAIL) // CHUNK
+    yield from [CHUNK] * bulk
+    left, size = count - bulk * CHUNK, CHUNK
+    while left >= size + MIN_CHUNK:
+        yield size
+        left -= size
+        size = max(MIN_CHUNK, size * 3 // 4)
+    yield left
+
+
+def _stored_ranges(db: sqlite3.Connection, start: int) -> Iterator[tuple[int, int]]:
+    """Ranges of ``CHUNK`` stored entries, walking the table (seqs with gaps)."""
+    while True:
         following = db.execute(_NEXT_BOUND, (start, CHUNK)).fetchone()
         if following is None:
             yield start, db.execute("SELECT max(seq) FROM entries").fetchone()[0]
@@ -63,7 +98,7 @@ def seq_ranges(db: sqlite3.Connection) -> Iterator[tuple[int, int]]:
 
 def count_entries(data_dir: Path) -> int:
     """Return how many entries the data dir's journal holds (0 if it cannot be read)."""
-    with closing(sqlite3.connect(read_only_uri(journal_path(data_dir)), uri=True)) as db:
+    with closing(open_read_only(read_only_uri(journal_path(data_dir)))) as db:
         try:
             return int(db.execute("SELECT count(*) FROM entries").fetchone()[0])
         except sqlite3.DatabaseError:
@@ -85,7 +120,7 @@ def certificate_findings(data_dir: Path, current: frozenset[str]) -> list[Findin
 
 def _plan(uri: str, options: Options) -> tuple[Verification, list[Job]]:
     """Read, in one transaction, what the main process needs; make the chunks' jobs."""
-    with closing(sqlite3.connect(uri, uri=True)) as db:
+    with closing(open_read_only(uri)) as db:
         db.execute("BEGIN")
         heads = read_heads(db)
         verification = Verification(Options(

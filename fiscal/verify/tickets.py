@@ -20,6 +20,8 @@ Problem = tuple[str, str]
 """A finding code and its message, located later by the caller."""
 
 TICKET_TYPES = frozenset({"sale", "return"})
+_PRICE_MODES = {"incl": True, "excl": False}
+"""Whether amounts include VAT, by price mode."""
 AMOUNT_TYPES = frozenset({"sale", "return", "invoice", "credit_note"})
 _BASIS = 10_000
 
@@ -126,7 +128,7 @@ def check_amounts(record: Mapping[str, Any]) -> list[Problem]:
         return []
     out: list[Problem] = []
     try:
-        incl_mode = {"incl": True, "excl": False}[record["price_mode"]]
+        incl_mode = _PRICE_MODES[record["price_mode"]]
         problem = breakdown_problem(record["breakdown"], line_nets(record["lines"]), incl_mode)
         if problem:
             out.append((f.BREAKDOWN_MISMATCH, problem))

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from fiscal import keys
 from fiscal.errors import KeyFileError
+from fiscal.journal import Journal
 
 NOW = dt.datetime(2026, 3, 31, 6, 0, tzinfo=dt.UTC)
 GOLDEN_KEY = Path(__file__).parent / "golden" / "test-key.pem"
@@ -56,6 +58,16 @@ def test_signature_verifies_and_tampering_does_not(box_key: keys.BoxKey) -> None
     assert not keys.verify_raw(public, "***", b"data")
     other = keys.generate("other", NOW).private_key.public_key()
     assert not keys.verify_raw(other, sig, b"data")
+
+
+@pytest.mark.parametrize("raw", [bytes(64), b"\x80" * 64, b"\x7f" * 64, b"\xff" * 64,
+                                 bytes(31) + b"\x01" + bytes(31) + b"\x80",
+                                 b"\x00\x80" + bytes(62), *(os.urandom(64) for _ in range(50))])
+def test_raw_signature_to_der_is_the_standard_encoding(raw: bytes) -> None:
+    """raw_to_der writes r and s as the DER INTEGERs cryptography's own encoder writes."""
+    expected = encode_dss_signature(int.from_bytes(raw[:32], "big"),
+                                    int.from_bytes(raw[32:], "big"))
+    assert keys.raw_to_der(raw) == expected
 
 
 def test_key_id_is_stable_and_derived_from_the_public_key(box_key: keys.BoxKey) -> None:
@@ -135,3 +147,16 @@ def test_certificate_names_the_register_and_holds_the_key(box_key: keys.BoxKey) 
     assert "CN=test R1" in cert.subject.rfc4514_string()
     assert keys.public_key_id(keys.certificate_key(cert)) == box_key.key_id
     assert "BEGIN PUBLIC KEY" in box_key.public_key_pem()
+
+
+async def test_first_start_keeps_other_key_material(tmp_path: Path) -> None:
+    """The MQTT identity provisioned before the first start (fleet csr/apply) survives it."""
+    keys_dir = tmp_path / "keys"
+    keys_dir.mkdir()
+    (keys_dir / "mqtt-key.pem").write_text("mqtt key")
+    (keys_dir / "fleet-ca.pem").write_text("fleet ca")
+    journal = await Journal.open(tmp_path)
+    await journal.close()
+    assert (keys_dir / "mqtt-key.pem").read_text() == "mqtt key"
+    assert (keys_dir / "fleet-ca.pem").read_text() == "fleet ca"
+    assert (keys_dir / "box-key.pem").exists()

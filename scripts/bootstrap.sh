@@ -2,7 +2,8 @@
 # Make sure Python's venv works (Debian ships it separately) and build .venv with the given extras.
 # Usage: scripts/bootstrap.sh [EXTRAS]   e.g. scripts/bootstrap.sh test
 # With the `test` extra it also installs Debian's chromium (the status page is tested in a real
-# headless browser); nothing is fetched when /usr/bin/chromium is already there.
+# headless browser) and grub-common (grub-editenv: the image's A/B boot-state tests); nothing is
+# fetched when they are already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -12,9 +13,9 @@ if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install --quiet --upgrade pip
-if [ "${1:-}" = test ] && [ ! -x /usr/bin/chromium ]; then
+if [ "${1:-}" = test ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/grub-editenv ]; }; then
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium grub-common
 fi
 if [ -n "${1:-}" ]; then
   .venv/bin/pip install --quiet -e ".[$1]"

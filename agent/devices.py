@@ -38,10 +38,12 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any, Self, TypedDict
 
+from agent.discovered import DiscoveredDevices, Lister
 from agent.events import EventBus
 from agent.observability import DeviceState as PageState
 from agent.observability import DeviceStatus
 from agent.settings import DevicesSettings
+from drivers.discovery import scan
 from drivers.display.driver import SerialDisplay
 from drivers.display.simulator import DisplaySimulator
 from drivers.errors import DeviceError, DeviceUnavailable
@@ -90,10 +92,11 @@ class Devices:
     """The peripherals of the box; ``async with`` connects them, see the module docstring."""
 
     def __init__(self, settings: DevicesSettings, bus: EventBus | None = None, *,
-                 usb_backend: Any = None) -> None:
+                 usb_backend: Any = None, discovery_lister: Lister = scan) -> None:
         self.settings = settings
         self.bus = bus
         self.usb_backend = usb_backend
+        self.discovered = DiscoveredDevices(settings, bus, discovery_lister)
         self.printer: StreamPrinter | None = None
         self.display: SerialDisplay | None = None
         self.scale: AnyScale | None = None
@@ -200,6 +203,7 @@ class Devices:
             loops["scale"] = self._poll_scale
         if self.scanner is not None:
             loops["scanner"] = self._consume_scans
+        loops["discovery"] = self.discovered.run
         if self.bus is not None:
             loops["states"] = self._watch_states
             if self.printer is not None and self.configured("drawer"):

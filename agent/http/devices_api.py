@@ -104,6 +104,23 @@ class WeightOut(BaseModel):
     flags: list[str]
 
 
+class DiscoveredOut(BaseModel):
+    """A device found plugged into the box, and why it is taken for that kind."""
+
+    kind: str
+    stable_id: str
+    path: str
+    vid_pid: str | None
+    reason: str
+
+
+class DiscoveryOut(BaseModel):
+    """What is plugged in, and the device proposed for each peripheral with a real driver."""
+
+    devices: list[DiscoveredOut]
+    bindings: list[str]
+
+
 DEVICE_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": DeviceProblemOut, "description": HTTPStatus(code).phrase,
            "content": {PROBLEM_JSON: {}}} for code in (409, 503)}
@@ -142,6 +159,14 @@ def devices_router(devices: Devices, store: StoreIdentity) -> APIRouter:
     @router.get("", summary="The peripherals and their states")
     async def list_devices() -> DevicesOut:
         return device_list(devices)
+
+    @router.get("/discovered", summary="What is plugged in, and the proposed bindings")
+    async def discovered() -> DiscoveryOut:
+        found = devices.discovered
+        return DiscoveryOut(
+            devices=[DiscoveredOut(kind=str(d.kind), stable_id=d.stable_id, path=d.path,
+                                   vid_pid=d.vid_pid, reason=d.reason) for d in found.devices],
+            bindings=[str(binding) for binding in found.bindings()])
 
     @router.post("/printer/test-print", summary="Print a short test receipt")
     async def test_print() -> DoneOut:

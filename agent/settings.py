@@ -10,6 +10,7 @@ message names the offending key.
 from __future__ import annotations
 
 import os
+import re
 import string
 import tomllib
 import zoneinfo
@@ -309,6 +310,16 @@ class Settings(BaseSettings):
         if settings_cls.model_config.get("toml_file"):
             sources.append(TomlConfigSettingsSource(settings_cls, deep_merge=True))
         return tuple(sources)
+
+
+def box_id(settings: Settings) -> str:
+    """The box's MQTT id: ``[cloud] box_id`` (its certificate's CN), else a default.
+
+    The default is ``{store_id}-{register_id}`` reduced to what a client id may hold.
+    """
+    journal = settings.journal
+    return settings.cloud.box_id or re.sub(
+        r"[^A-Za-z0-9._-]", "-", f"{journal.store_id}-{journal.register_id}")[:64]
 
 
 def parse_http(value: str) -> dict[str, Any]:

@@ -68,9 +68,6 @@ class StatusView:
     heads_checked_at: str | None
     last_verification: VerificationSummary | None
     alarms: Sequence[Alarm]
-    replication_enabled: bool
-    replication_broker: str | None
-    replication_backlog: int
     hostname: str
     listen: str
     addresses: Sequence[tuple[str, str]]

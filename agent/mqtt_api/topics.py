@@ -11,23 +11,14 @@ With the default prefix ``tillbox/{box_id}/``::
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from agent.settings import Settings
-
-UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-MAX_BOX_ID = 64
+from agent.settings import Settings, box_id
 
 
 def box_id_for(settings: Settings) -> str:
-    """The box's id: ``local_mqtt.box_id``, else ``cloud.box_id``, else ``{store}-{register}``.
-
-    The default is the replicator's: one box, one id on both brokers.
-    """
-    journal = settings.journal
-    return (settings.local_mqtt.box_id or settings.cloud.box_id
-            or UNSAFE.sub("-", f"{journal.store_id}-{journal.register_id}")[:MAX_BOX_ID])
+    """The box's id: ``local_mqtt.box_id``, else the cloud's (one box, one id on both brokers)."""
+    return settings.local_mqtt.box_id or box_id(settings)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import re
 import ssl
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -58,6 +57,7 @@ from agent.replication.link import (
 from agent.replication.logs import RecentLogs
 from agent.replication.state import Counters, LinkState, ReplicationSnapshot
 from agent.replication.watermark import Watermarks, tail_problem
+from agent.settings import box_id as settings_box_id
 
 POLL_SECONDS = 0.1
 STATUS_INTERVAL = 10.0
@@ -80,11 +80,6 @@ class InFlight:
     from_seq: int
     to_seq: int
     sent_at: float
-
-
-def default_box_id(store_id: str, register_id: str) -> str:
-    """``{store_id}-{register_id}`` reduced to the characters a box id may hold."""
-    return re.sub(r"[^A-Za-z0-9._-]", "-", f"{store_id}-{register_id}")[:64]
 
 
 def parse_object(payload: bytes) -> dict[str, Any] | None:
@@ -149,9 +144,8 @@ class Replicator:
     @classmethod
     async def open(cls, services: AppServices) -> Replicator:
         """Build the replicator from the settings; check the journal's tail against the cloud."""
-        journal, cloud = services.journal, services.settings.cloud
-        box_id = cloud.box_id or default_box_id(journal.settings.store_id,
-                                                journal.settings.register_id)
+        journal = services.journal
+        box_id = settings_box_id(services.settings)
         epoch = await journal.epoch()
         watermarks = await Watermarks.open(services.db)
         current = await watermarks.load(epoch)

@@ -15,14 +15,17 @@ import os
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from fiscal import jet, keys
 from fiscal.chain import ChainHead, ChainState, Entry, append, utc_text
 from fiscal.closing import business_date, day_end
 from fiscal.documents import build_copy, build_invoice, build_return, build_sale
 from fiscal.errors import FiscalError, InvalidInput, JournalBusy, KeyFileError, NotFound
+from fiscal.handover import Handover
 from fiscal.money import check_amount, check_text
 from fiscal.records import AnyRecord, CashMovement, Event, OriginalRef
 from fiscal.requests import (
@@ -82,14 +85,23 @@ class Journal:
         self._reader = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True,
                                        check_same_thread=False)
         self.periods: Periods  # closure bookkeeping, set by ``open``
+        self.continuation: Handover | None = None
+        """The replaced box's journal this one continues (from its initialisation event)."""
+        self._tips: Mapping[str, ChainHead] = MappingProxyType({})
+        """The handed-over tips, followed by chains that have no entry of their own yet."""
         self._writer_lock: int | None = None
 
     # -- life cycle -------------------------------------------------------------------------
 
     @classmethod
     async def open(cls, data_dir: Path, settings: JournalSettings | None = None,
-                   clock: Clock = utc_now) -> Journal:
-        """Open the journal in ``data_dir``; create the key and initialise it on first use."""
+                   clock: Clock = utc_now, *, handover: Handover | None = None) -> Journal:
+        """Open the journal in ``data_dir``; create the key and initialise it on first use.
+
+        ``handover`` (a replaced box's chain tips and closures, see ``fiscal.handover``) is
+        recorded by the initialisation of an empty journal, which then continues the replaced
+        box's chains; it is ignored when the journal is already initialised.
+        """
         settings = settings or JournalSettings()
         writer_lock = _lock_writer(data_dir)
         try:
@@ -98,7 +110,7 @@ class Journal:
             os.close(writer_lock)
             raise
         try:
-            journal = await cls._start(store, data_dir, settings, clock)
+            journal = await cls._start(store, data_dir, settings, clock, handover)
         except BaseException:
             await store.close()
             os.close(writer_lock)
@@ -108,7 +120,7 @@ class Journal:
 
     @classmethod
     async def _start(cls, store: Store, data_dir: Path, settings: JournalSettings,
-                     clock: Clock) -> Journal:
+                     clock: Clock, handover: Handover | None) -> Journal:
         from fiscal.periods import Periods  # local: periods imports this module
         from fiscal.rotation import finish_pending_rotation
 
@@ -123,7 +135,9 @@ class Journal:
                                        settings.timezone)
         journal = cls(store, key, settings, clock, state, data_dir)
         if state.seq == 0:
-            await journal._initialise()
+            await journal._initialise(handover)
+        else:
+            await journal._resume_continuation()
         journal.periods = await Periods.load(journal)
         return journal
 
@@ -141,16 +155,38 @@ class Journal:
     async def __aexit__(self, *_: object) -> None:
         await self.close()
 
-    async def _initialise(self) -> None:
+    async def _initialise(self, handover: Handover | None) -> None:
+        if handover is not None:
+            handover.check_placement(self.settings.store_id, self.settings.register_id)
         epoch = uuid.uuid4().hex
         await self.store.set_meta("epoch", epoch)
-        details = {"key_id": self._key.key_id, "certificate_pem": self._key.certificate_pem(),
-                   "store_id": self.settings.store_id, "register_id": self.settings.register_id,
-                   "software": f"{self.settings.software_name} {self.settings.software_version}",
-                   "epoch": epoch, "timezone": self.settings.timezone}
-        event = Event(code=jet.INITIALISATION, operator=SYSTEM,
-                      description=jet.label(jet.INITIALISATION), details=details)
+        details: dict[str, Any] = {
+            "key_id": self._key.key_id, "certificate_pem": self._key.certificate_pem(),
+            "store_id": self.settings.store_id, "register_id": self.settings.register_id,
+            "software": f"{self.settings.software_name} {self.settings.software_version}",
+            "epoch": epoch, "timezone": self.settings.timezone}
+        description = jet.label(jet.INITIALISATION)
+        if handover is not None:
+            details["continues"] = handover.details()
+            description += f" (replaces box {handover.box_id}: chains continued)"
+            self._continue(handover)
+        event = Event(code=jet.INITIALISATION, operator=SYSTEM, description=description,
+                      details=details)
         await self.commit([Pending(event)], None)
+
+    async def _resume_continuation(self) -> None:
+        """Re-read the handover a continuing journal recorded at its initialisation."""
+        first = await self.store.get(1)
+        continues = first.record.get("details", {}).get("continues") if first else None
+        if continues is not None:
+            self._continue(Handover.from_json(continues))
+
+    def _continue(self, handover: Handover) -> None:
+        """Append each chain after its handed-over tip until this journal has its own head."""
+        self.continuation = handover
+        self._tips = MappingProxyType(handover.heads())
+        heads = {**self._tips, **self._state.heads}
+        self._state = replace(self._state, heads=MappingProxyType(heads))
 
     # -- state ------------------------------------------------------------------------------
 
@@ -183,8 +219,11 @@ class Journal:
         return day_end(day, self.settings.timezone, self.settings.closure.day_starts_at_hour)
 
     def heads(self) -> Mapping[str, ChainHead]:
-        """The signed head of each chain."""
-        return self._state.heads
+        """The signed head of each chain of this journal (not the handed-over tips)."""
+        if not self._tips:
+            return self._state.heads
+        return {chain: head for chain, head in self._state.heads.items()
+                if head is not self._tips.get(chain)}
 
     # -- writing ----------------------------------------------------------------------------
 

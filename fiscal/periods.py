@@ -42,7 +42,7 @@ class Periods:
         last: dict[str, Mapping[str, Any] | None] = {}
         for kind in KINDS:
             entry = await journal.store.last_of_type(kind)
-            last[kind] = entry.record if entry else None
+            last[kind] = entry.record if entry else _handed_over(journal, kind)
         periods = cls(journal, last, set())
         after = periods.closed_through.isoformat() if periods.closed_through else "0000-00-00"
         periods.open_days = {dt.date.fromisoformat(d)
@@ -206,3 +206,10 @@ def _closure_pending(closure: Closure) -> list[Pending]:
                   details={"type": closure.type, "period_from": closure.period_from,
                            "period_to": closure.period_to})
     return [Pending(closure, closure.period_from), Pending(event)]
+
+
+def _handed_over(journal: Journal, kind: str) -> Mapping[str, Any] | None:
+    """The replaced box's last closure of ``kind``, which the first one here continues."""
+    handover = journal.continuation
+    closure = handover.closures.get(kind) if handover is not None else None
+    return closure.as_record() if closure is not None else None

@@ -33,7 +33,8 @@ entries
 sequences and time
 ``seq_gap``               global sequence numbers are missing
 ``seq_order``             a global sequence number is repeated or goes back
-``chain_gap``             chain_seq is not the previous one + 1 (or a chain does not start at 1)
+``chain_gap``             chain_seq is not the previous one + 1 (or a chain does not start at 1,
+                          or, in a journal continuing a replaced box, after its handed-over tip)
 ``prev_sig_mismatch``     prev_sig is not the previous entry's signature in the chain
 ``clock_backwards``       at_utc earlier than the previous entry's without a 1050 clock event
 keys
@@ -46,6 +47,8 @@ keys
 ``misplaced_genesis``     an initialisation event inside the journal
 ``bad_rotation``          a 1080 event with a wrong link signature, key ids or signer
 ``cert_mismatch``         the data dir's ``keys/box-cert.pem`` is not the journal's current key
+``bad_continuation``      the 260 event's ``details.continues`` (a replaced box's chain tips and
+                          closures, see ``fiscal.verify.continuation``) is malformed
 heads and truncation
 ``head_missing``          a chain has entries but no head
 ``head_mismatch``         a head does not name its chain's last entry

@@ -100,6 +100,8 @@ class Tracker:
     last: Link | None = None
     chain_first: dict[str, Link] = field(default_factory=dict)
     chain_last: dict[str, Link] = field(default_factory=dict)
+    seeds: dict[str, Link] = field(default_factory=dict)
+    """A continuing journal's handed-over chain tips: what each chain's first entry follows."""
 
     def feed(self, link: Link) -> list[Finding]:
         """Check one entry inside a chunk (the chunk's first entries are checked by ``join``)."""
@@ -125,7 +127,7 @@ class Tracker:
             out += (follow(self.last, chunk.first) if self.last is not None
                     else begin_journal(chunk.first, partial=partial))
         for chain, link in chunk.chain_first.items():
-            previous = self.chain_last.get(chain)
+            previous = self.chain_last.get(chain, self.seeds.get(chain))
             out += (extend(previous, link) if previous is not None
                     else begin_chain(link, partial=partial))
         self.first = self.first or chunk.first

@@ -25,6 +25,7 @@ import orjson
 from fiscal.verify import findings as f
 from fiscal.verify.chains import HeadRow, Tracker, check_heads
 from fiscal.verify.chunks import ChunkResult, Job, check_chunk
+from fiscal.verify.continuation import Seeds, seeds_of
 from fiscal.verify.entries import Context
 from fiscal.verify.findings import Finding, Report
 from fiscal.verify.key_registry import KeyRegistry
@@ -96,8 +97,16 @@ class Verification:
             self.first = _first_fields(raw)
             seq = self.first.get("seq")
             self.references.first_seq = seq if isinstance(seq, int) else None
+            if seq == 1:
+                self._seed(seeds_of(self.first))
         self.registry.observe(raw, first=self.read == 0)
         self.read += 1
+
+    def _seed(self, seeds: Seeds) -> None:
+        """Start from a replaced box's chain tips and closures (a continuing journal)."""
+        self.findings += seeds.findings
+        self.tracker.seeds = seeds.chains
+        self.closures.seed(seeds.closures)
 
     def job(self, raws: Sequence[bytes | str]) -> Job:
         """Observe a chunk of raw bodies and make its job."""

@@ -43,6 +43,7 @@ UNTRUSTED_KEY = "untrusted_key"
 MISPLACED_GENESIS = "misplaced_genesis"
 BAD_ROTATION = "bad_rotation"
 CERT_MISMATCH = "cert_mismatch"
+BAD_CONTINUATION = "bad_continuation"
 # -- heads and truncation ----------------------------------------------------------------------
 HEAD_MISSING = "head_missing"
 HEAD_MISMATCH = "head_mismatch"

@@ -138,6 +138,12 @@ class Closures:
                 self.findings.append(f.found(f.BAD_RECORD, f"malformed closure: {error!r}",
                                              where))
 
+    def seed(self, closures: Mapping[str, Mapping[str, Any]]) -> None:
+        """Continue a replaced box's last closures: their periods are closed, their totals go on."""
+        for kind, closure in closures.items():
+            self.previous[kind] = closure
+            self.closed_through = max(self.closed_through, str(closure["period_to"]))
+
     def _fold(self, folds: Mapping[str, DayFold]) -> None:
         for date, fold in folds.items():
             if date <= self.closed_through:

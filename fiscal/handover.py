@@ -2,11 +2,13 @@
 
 When a box is lost or broken, a new box is provisioned for the same register. It must not start
 the register's chains again at 1 nor its perpetual totals at 0: the cloud hands it the
-predecessor's chain tips (last ``chain_seq`` and signature of each chain) and last closures
-(period and perpetual totals of each kind), and the new journal's initialisation event (260)
-records that handover in ``details.continues``. From then on every chain continues from its tip
-(``chain_seq + 1``, ``prev_sig`` = the tip's signature) and the first closure of each kind
-continues the handed-over perpetual totals; the verifier checks exactly that.
+predecessor's chain tips (last ``chain_seq`` and signature of each chain), the register's
+perpetual totals at the handover (every ticket the predecessor recorded, including those of days
+it never closed) and the period each kind of closure had reached; the new journal's
+initialisation event (260) records that handover in ``details.continues``. From then on every
+chain continues from its tip (``chain_seq + 1``, ``prev_sig`` = the tip's signature), the first
+closure of each kind adds its period to the handed-over perpetual totals, and closed periods stay
+closed; the verifier checks exactly that.
 
 ``Handover.from_json`` validates a handover document (the cloud's answer, or the event's
 details) and names the offending field; ``details()`` is what the event records.
@@ -28,6 +30,7 @@ from fiscal.money import MAX_AMOUNT
 CLOSURE_KINDS = ("day_closure", "month_closure", "year_closure")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _SIG = re.compile(r"^[A-Za-z0-9_-]{16,200}$")
+MAX_PERPETUAL = MAX_AMOUNT * 10**6
 
 
 @dataclass(frozen=True)
@@ -40,19 +43,11 @@ class Tip:
 
 
 @dataclass(frozen=True)
-class LastClosure:
-    """The predecessor's last closure of one kind: its period and perpetual totals."""
+class ClosedPeriod:
+    """The period of the predecessor's last closure of one kind."""
 
     period_from: str
     period_to: str
-    perpetual_total: int
-    perpetual_abs: int
-
-    def as_record(self) -> Mapping[str, Any]:
-        """The fields of a closure record that the next closure of the kind continues."""
-        return MappingProxyType({"period_from": self.period_from, "period_to": self.period_to,
-                                 "perpetual_total": self.perpetual_total,
-                                 "perpetual_abs": self.perpetual_abs})
 
 
 @dataclass(frozen=True)
@@ -66,7 +61,11 @@ class Handover:
     last_seq: int
     key_id: str
     chains: Mapping[str, Tip]
-    closures: Mapping[str, LastClosure]
+    perpetual_total: int
+    """The register's perpetual total (sales less returns, cents) at the handover."""
+    perpetual_abs: int
+    """The register's perpetual total of sales plus returns in absolute value (cents)."""
+    closures: Mapping[str, ClosedPeriod]
 
     @classmethod
     def from_json(cls, doc: Any) -> Handover:
@@ -77,12 +76,14 @@ class Handover:
         closures = _mapping(doc, "closures")
         if not chains:
             raise _bad("handover.chains", "the handover holds no chain")
+        total, absolute = _perpetual(_mapping(doc, "perpetual"))
         return cls(
             box_id=_text(doc, "box_id"), epoch=_text(doc, "epoch"),
             store_id=_text(doc, "store_id"), register_id=_text(doc, "register_id"),
             last_seq=_count(doc, "last_seq", "handover"), key_id=_text(doc, "key_id"),
             chains=MappingProxyType({_chain(name): _tip(name, tip)
                                      for name, tip in chains.items()}),
+            perpetual_total=total, perpetual_abs=absolute,
             closures=MappingProxyType({_kind(kind): _closure(kind, closure)
                                        for kind, closure in closures.items()}),
         )
@@ -94,9 +95,18 @@ class Handover:
             "register_id": self.register_id, "last_seq": self.last_seq, "key_id": self.key_id,
             "chains": {name: {"chain_seq": tip.chain_seq, "seq": tip.seq, "sig": tip.sig}
                        for name, tip in sorted(self.chains.items())},
-            "closures": {kind: dict(closure.as_record())
-                         for kind, closure in sorted(self.closures.items())},
+            "perpetual": {"total": self.perpetual_total, "abs": self.perpetual_abs},
+            "closures": {kind: {"period_from": c.period_from, "period_to": c.period_to}
+                         for kind, c in sorted(self.closures.items())},
         }
+
+    def previous(self, kind: str) -> Mapping[str, Any]:
+        """What the first closure of ``kind`` here continues, as a closure record's fields."""
+        fields: dict[str, Any] = {"perpetual_total": self.perpetual_total,
+                                  "perpetual_abs": self.perpetual_abs}
+        if (closed := self.closures.get(kind)) is not None:
+            fields.update(period_from=closed.period_from, period_to=closed.period_to)
+        return MappingProxyType(fields)
 
     def heads(self) -> dict[str, ChainHead]:
         """The tips as chain heads to append after (not this journal's heads: no head_sig)."""
@@ -160,19 +170,23 @@ def _kind(kind: Any) -> str:
     return str(kind)
 
 
-def _closure(kind: str, closure: Any) -> LastClosure:
+def _closure(kind: str, closure: Any) -> ClosedPeriod:
     where = f"handover.closures.{kind}"
     if not isinstance(closure, Mapping):
         raise _bad(where, "a closure must be an object")
     start, end = _date(closure, "period_from", where), _date(closure, "period_to", where)
     if end < start:
         raise _bad(f"{where}.period_to", "period_to is before period_from")
-    total, absolute = closure.get("perpetual_total"), closure.get("perpetual_abs")
-    if type(total) is not int or abs(total) > MAX_AMOUNT * 10**6:
-        raise _bad(f"{where}.perpetual_total", "perpetual_total must be an integer (cents)")
-    if type(absolute) is not int or not 0 <= absolute <= MAX_AMOUNT * 10**6:
-        raise _bad(f"{where}.perpetual_abs", "perpetual_abs must be a non-negative integer")
-    return LastClosure(start, end, total, absolute)
+    return ClosedPeriod(start, end)
+
+
+def _perpetual(perpetual: Mapping[str, Any]) -> tuple[int, int]:
+    total, absolute = perpetual.get("total"), perpetual.get("abs")
+    if type(total) is not int or abs(total) > MAX_PERPETUAL:
+        raise _bad("handover.perpetual.total", "total must be an integer (cents)")
+    if type(absolute) is not int or not abs(total) <= absolute <= MAX_PERPETUAL:
+        raise _bad("handover.perpetual.abs", "abs must be an integer (cents), at least |total|")
+    return total, absolute
 
 
 def _date(closure: Mapping[str, Any], name: str, where: str) -> str:

@@ -52,7 +52,8 @@ class Periods:
     @property
     def closed_through(self) -> dt.date | None:
         """The last business date covered by a closure of any kind."""
-        ends = [dt.date.fromisoformat(r["period_to"]) for r in self.last.values() if r]
+        ends = [dt.date.fromisoformat(r["period_to"]) for r in self.last.values()
+                if r and "period_to" in r]
         return max(ends, default=None)
 
     def note_activity(self, day: dt.date) -> None:
@@ -166,7 +167,7 @@ class Periods:
                                target: tuple[dt.date, dt.date], earlier: list[Pending],
                                operator: str) -> list[Pending]:
         previous = self.last[kind]
-        after = previous["period_to"] if previous else "0000-00-00"
+        after = (previous or {}).get("period_to", "0000-00-00")
         stored = await self._journal.store.of_type_on(child, after, target[1].isoformat())
         children = [e.record for e in stored if e.record["period_from"] > after]
         children += [p.record.model_dump(mode="json") for p in earlier
@@ -209,7 +210,6 @@ def _closure_pending(closure: Closure) -> list[Pending]:
 
 
 def _handed_over(journal: Journal, kind: str) -> Mapping[str, Any] | None:
-    """The replaced box's last closure of ``kind``, which the first one here continues."""
+    """What the first closure of ``kind`` here continues in a replacement box's journal."""
     handover = journal.continuation
-    closure = handover.closures.get(kind) if handover is not None else None
-    return closure.as_record() if closure is not None else None
+    return handover.previous(kind) if handover is not None else None

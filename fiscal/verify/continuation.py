@@ -1,9 +1,10 @@
 """A journal that continues a replaced box's chains: what its first entry declares.
 
 A replacement box's initialisation event (260, seq 1) records in ``details.continues`` the
-chain tips (``chain_seq``, ``sig``) and the last closures (period, perpetual totals) of the box it
-replaces. The verifier then expects each chain's first entry here to follow its tip
-(``chain_seq + 1``, ``prev_sig``) instead of starting at 1, each first closure to continue the
+chain tips (``chain_seq``, ``sig``) of the box it replaces, the register's perpetual totals at the
+handover (``perpetual``: ``total``, ``abs``) and the period of its last closure of each kind. The
+verifier then expects each chain's first entry here to follow its tip (``chain_seq + 1``,
+``prev_sig``) instead of starting at 1, the first closure of every kind to continue the
 handed-over perpetual totals, and nothing to be dated in a period the predecessor had closed.
 
 Read independently of ``fiscal.handover`` (the signing side): a malformed declaration is a
@@ -67,14 +68,26 @@ def _read(continues: Any, seeds: Seeds) -> list[str]:
                 problems.append(f"details.continues.chains.{name} is malformed")
             else:
                 seeds.chains[name] = link
+    perpetual = _perpetual(continues.get("perpetual"))
+    if perpetual is None:
+        return [*problems, "details.continues.perpetual is not {total, abs} in integer cents"]
     if not isinstance(closures, Mapping):
         return [*problems, "details.continues.closures is not an object"]
-    for kind, closure in closures.items():
-        if kind in CLOSURE_KINDS and _closure_ok(closure):
-            seeds.closures[kind] = closure
-        else:
-            problems.append(f"details.continues.closures.{kind} is malformed")
+    for kind in CLOSURE_KINDS:
+        seeds.closures[kind] = {**perpetual, **_period(closures.get(kind))}
+    problems += [f"details.continues.closures.{kind} is malformed"
+                 for kind, closure in closures.items()
+                 if kind not in CLOSURE_KINDS or not _period(closure)]
     return problems
+
+
+def _perpetual(perpetual: Any) -> dict[str, int] | None:
+    if not isinstance(perpetual, Mapping):
+        return None
+    total, absolute = perpetual.get("total"), perpetual.get("abs")
+    if type(total) is not int or type(absolute) is not int:
+        return None
+    return {"perpetual_total": total, "perpetual_abs": absolute}
 
 
 def _tip(name: Any, tip: Any) -> Link | None:
@@ -88,12 +101,12 @@ def _tip(name: Any, tip: Any) -> Link | None:
                 code=None, key_id="", register_id="")
 
 
-def _closure_ok(closure: Any) -> bool:
+def _period(closure: Any) -> dict[str, str]:
+    """A closure's period, or nothing when it is not two dates."""
     if not isinstance(closure, Mapping):
-        return False
-    dates = (closure.get("period_from"), closure.get("period_to"))
-    totals = (closure.get("perpetual_total"), closure.get("perpetual_abs"))
-    return all(_is_date(d) for d in dates) and all(type(t) is int for t in totals)
+        return {}
+    period = {name: closure.get(name) for name in ("period_from", "period_to")}
+    return {k: str(v) for k, v in period.items()} if all(map(_is_date, period.values())) else {}
 
 
 def _is_date(value: Any) -> bool:

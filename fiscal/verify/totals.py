@@ -142,7 +142,7 @@ class Closures:
         """Continue a replaced box's last closures: their periods are closed, their totals go on."""
         for kind, closure in closures.items():
             self.previous[kind] = closure
-            self.closed_through = max(self.closed_through, str(closure["period_to"]))
+            self.closed_through = max(self.closed_through, str(closure.get("period_to", "")))
 
     def _fold(self, folds: Mapping[str, DayFold]) -> None:
         for date, fold in folds.items():
@@ -160,7 +160,7 @@ class Closures:
         if problem := period_problem(record):
             self.findings.append(f.found(f.CLOSURE_MISMATCH, problem, where))
         previous = self.previous.get(kind)
-        if previous is not None and start <= previous["period_to"]:
+        if previous is not None and start <= previous.get("period_to", ""):
             self.findings.append(f.found(f.AFTER_CLOSURE, f"{start} is already closed", where))
         stated = stated_totals(record)
         expected = self._expected(kind, record)

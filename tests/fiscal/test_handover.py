@@ -28,14 +28,16 @@ DAY_2 = dt.datetime(2026, 3, 3, 9, 0, tzinfo=dt.UTC)
 
 async def handover_of(journal: Journal, box_id: str = "lyon-r1-old") -> dict[str, Any]:
     """The document the cloud would hand over for ``journal``'s box."""
-    closures = {kind: {name: record[name] for name in
-                       ("period_from", "period_to", "perpetual_total", "perpetual_abs")}
+    closures = {kind: {name: record[name] for name in ("period_from", "period_to")}
                 for kind, record in journal.periods.last.items() if record}
+    totals = [int(e.record["total"]) async for e in journal.entries()
+              if e.chain == "ticket"]
     return {"box_id": box_id, "epoch": await journal.epoch(),
             "store_id": journal.settings.store_id, "register_id": journal.settings.register_id,
             "last_seq": journal.state.seq, "key_id": journal.key.key_id,
             "chains": {chain: {"chain_seq": h.chain_seq, "seq": h.seq, "sig": h.sig}
                        for chain, h in journal.heads().items()},
+            "perpetual": {"total": sum(totals), "abs": sum(abs(t) for t in totals)},
             "closures": closures}
 
 
@@ -46,7 +48,10 @@ async def close_day(journal: Journal, operator: str) -> Entry:
 
 
 async def predecessor(data_dir: Path) -> tuple[dict[str, Any], int]:
-    """Box A: two sales and a Z on day 1, a sale and a cash float on day 2 (not closed)."""
+    """Box A: two sales and a Z on day 1, a sale and a cash float on day 2 (not closed).
+
+    Returns the handover and A's last Z perpetual total.
+    """
     journal = await open_journal(data_dir, FakeClock(DAY_1))
     try:
         await journal.sell(sale())
@@ -79,8 +84,11 @@ async def test_a_replacement_continues_every_chain_and_the_perpetual_totals(
             doc["chains"]["ticket"]["chain_seq"] + 1, doc["chains"]["ticket"]["sig"], False)
         z = await close_day(journal, "bob")
         assert z.chain_seq == doc["chains"]["closure"]["chain_seq"] + 1
+        # the register's totals go on: A's Z, A's unclosed day-2 sale (400), B's day
+        assert doc["perpetual"]["total"] == perpetual + 400
         assert (z.record["perpetual_total"], z.record["perpetual_abs"]) == (
-            perpetual + 700, doc["closures"]["day_closure"]["perpetual_abs"] + 700)
+            perpetual + 400 + 700, doc["perpetual"]["abs"] + 700)
+        assert z.record["sales_total"] == 700
     finally:
         await journal.close()
     report = verify_data_dir(tmp_path / "b", workers=1)
@@ -164,12 +172,11 @@ async def test_a_handover_for_another_register_is_refused_and_writes_nothing(
      "handover.chains.ticket.sig"),
     ({"chains": {"ticket": {"chain_seq": 2.0, "seq": 3, "sig": "A" * 86}}},
      "handover.chains.ticket.chain_seq"),
-    ({"closures": {"day_closure": {"period_from": "2026-03-02", "period_to": "2026-02-30",
-                                   "perpetual_total": 1, "perpetual_abs": 1}}},
+    ({"closures": {"day_closure": {"period_from": "2026-03-02", "period_to": "2026-02-30"}}},
      "handover.closures.day_closure.period_to"),
-    ({"closures": {"day_closure": {"period_from": "2026-03-02", "period_to": "2026-03-02",
-                                   "perpetual_total": 1, "perpetual_abs": -1}}},
-     "handover.closures.day_closure.perpetual_abs"),
+    ({"perpetual": {"total": 10, "abs": 5}}, "handover.perpetual.abs"),
+    ({"perpetual": {"total": 1.5, "abs": 5}}, "handover.perpetual.total"),
+    ({"perpetual": None}, "handover.perpetual"),
     ({"box_id": "../etc"}, "handover.box_id"),
     ({"last_seq": "12"}, "handover.last_seq"),
 ])
@@ -177,7 +184,8 @@ def test_a_malformed_handover_is_refused_naming_the_field(change: dict[str, Any]
                                                           field: str) -> None:
     doc = {"box_id": "old", "epoch": "e1", "store_id": "demo-store", "register_id": "R1",
            "last_seq": 9, "key_id": "k1",
-           "chains": {"ticket": {"chain_seq": 4, "seq": 9, "sig": "A" * 86}}, "closures": {}}
+           "chains": {"ticket": {"chain_seq": 4, "seq": 9, "sig": "A" * 86}},
+           "perpetual": {"total": 100, "abs": 120}, "closures": {}}
     with pytest.raises(InvalidInput) as raised:
         Handover.from_json({**doc, **change})
     assert raised.value.field == field
@@ -185,7 +193,9 @@ def test_a_malformed_handover_is_refused_naming_the_field(change: dict[str, Any]
 
 @pytest.mark.parametrize("continues", [
     "yes", {"chains": {}}, {"chains": {"ticket": {"chain_seq": "4", "seq": 9, "sig": "x"}}},
+    {"chains": {"ticket": {"chain_seq": 4, "seq": 9, "sig": "x"}}},
     {"chains": {"ticket": {"chain_seq": 4, "seq": 9, "sig": "x"}},
+     "perpetual": {"total": 1, "abs": 1},
      "closures": {"day_closure": {"period_from": "2026-03-02"}}},
 ])
 def test_the_verifier_reports_a_malformed_continuation(continues: Any) -> None:
@@ -194,3 +204,28 @@ def test_the_verifier_reports_a_malformed_continuation(continues: Any) -> None:
     seeds = seeds_of(first)
     assert [f.code for f in seeds.findings][:1] == ["bad_continuation"]
     assert all(f.seq == 1 for f in seeds.findings)
+
+
+async def test_a_register_never_closed_goes_on_from_all_it_sold_for_every_closure_kind(
+        tmp_path: Path) -> None:
+    journal = await open_journal(tmp_path / "a", FakeClock(DAY_1))
+    try:
+        await journal.sell(sale())
+        await journal.sell(small_sale(300))
+        doc = await handover_of(journal)
+    finally:
+        await journal.close()
+    assert doc["closures"] == {}
+    journal = await Journal.open(tmp_path / "b", JournalSettings(), FakeClock(DAY_2),
+                                 handover=Handover.from_json(doc))
+    try:
+        await journal.sell(small_sale(900))
+        closures = {e.record["type"]: e.record
+                    for e in await journal.periods.close_month("bob")
+                    if e.record["type"].endswith("_closure")}
+    finally:
+        await journal.close()
+    for kind in ("day_closure", "month_closure"):
+        assert closures[kind]["perpetual_total"] == doc["perpetual"]["total"] + 900
+        assert closures[kind]["perpetual_abs"] == doc["perpetual"]["abs"] + 900
+    assert verify_data_dir(tmp_path / "b", workers=1).ok

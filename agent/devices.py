@@ -26,6 +26,8 @@ reason}`` when a device's state changes, ``drawer`` ``{event, seconds}`` when th
 seconds (``left_open``, once per opening).
 
 ``states()`` is what ``GET /v1/devices`` and ``/health`` show; ``statuses()`` feeds the page.
+``screen`` takes the customer display's screens without making the caller wait
+(``agent.screen_feed``); leaving the block waits for the screen being written.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from agent.discovered import DiscoveredDevices, Lister
 from agent.events import EventBus
 from agent.observability import DeviceState as PageState
 from agent.observability import DeviceStatus
+from agent.screen_feed import ScreenFeed
 from agent.settings import DevicesSettings
 from drivers.discovery import scan
 from drivers.display.driver import SerialDisplay
@@ -51,7 +54,6 @@ from drivers.printer.drawer import CashDrawer, DrawerConfig
 from drivers.printer.network import NetworkPrinter
 from drivers.printer.simulator import PrinterSimulator
 from drivers.printer.stream import StreamPrinter
-from drivers.printer.usb_printer import UsbPrinter
 from drivers.scale.dialog06 import Dialog06Scale
 from drivers.scale.protocol import Weight
 from drivers.scale.simulator import ScaleSimulator, pty_driver, scale_simulator
@@ -108,6 +110,8 @@ class Devices:
         self.scans: asyncio.Queue[str] = asyncio.Queue(SCAN_QUEUE_SIZE)
         self.last_weight: Weight | None = None
         self.started = False
+        self.screen = ScreenFeed()
+        """The customer display's screens, written in the background (``agent.screen_feed``)."""
         self._failed: dict[str, DeviceState] = {}
         self._connections: dict[str, str] = {}
         self._stack = AsyncExitStack()
@@ -127,12 +131,14 @@ class Devices:
             if self.configured(kind):
                 await self._start(kind, start)
         self.started = True
+        self.screen.display = self.display
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        """Close every driver, then every simulator."""
+        """Close every driver, then every simulator (once the last screen is written)."""
         self.started = False
+        await self.screen.drain()
         await self._stack.aclose()
 
     async def _start(self, kind: str, start: Callable[[], Awaitable[None]]) -> None:
@@ -157,6 +163,8 @@ class Devices:
             await printer.status()
 
     async def _start_usb_printer(self) -> None:
+        from drivers.printer.usb_printer import UsbPrinter  # pyusb loads only for a USB printer
+
         target = self.settings.usb_printer
         assert target is not None  # the settings refuse "usb" without it
         printer = UsbPrinter(target.vendor_id, target.product_id, serial=target.serial,

@@ -214,7 +214,7 @@ async def status_view(services: AppServices) -> StatusView:
         version=services.version, started_at=services.started_at,
         devices=services.devices.statuses() if services.devices else health.devices,
         global_seq=journal.state.seq, chains=_chain_rows(journal),
-        last_day_closure=closure["period_to"] if closure else None,
+        last_day_closure=closure.get("period_to") if closure else None,
         heads_checked_at=health.heads_checked_at, last_verification=health.last_verification,
         alarms=tuple(health.alarms),
         hostname=socket.gethostname(), listen=f"{settings.http.host}:{settings.http.port}",
@@ -326,10 +326,10 @@ def create_app(services: AppServices) -> FastAPI:
 def _install_services(app: FastAPI, services: AppServices) -> None:
     app.state.access = services.access
     app.add_middleware(IdempotencyMiddleware, db=services.db)
+    install_sales_api(app, services)  # first: routes are matched in order, selling is hot
     install_access_api(app, services.journal, services.health)
     install_events_api(app, services.bus)
     install_catalog_api(app, services)
-    install_sales_api(app, services)
     install_cash_api(app, services)
     install_reports_api(app, services)
     install_receipts_api(app, services)

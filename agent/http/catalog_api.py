@@ -45,10 +45,10 @@ from agent.services.catalog import (
     Variant,
     VariantChanges,
 )
-from agent.services.catalog_csv import ImportRejected
 
 if TYPE_CHECKING:
     from agent.http.context import AppServices
+    from agent.services.catalog_csv import ImportRejected
 
 MAX_CSV_BYTES = 5 * 1024 * 1024
 PROBLEM_JSON = "application/problem+json"
@@ -524,6 +524,8 @@ def _csv_routes(router: APIRouter, context: _Context) -> None:
                             422: {"model": ImportProblem, **PROBLEM_RESPONSE}})
     async def import_csv(request: Request, principal: ManagerDep,
                          dry_run: bool = False) -> ImportOut | JSONResponse:
+        from agent.services.catalog_csv import ImportRejected  # CSV loads on first use
+
         body = await read_limited(request, MAX_CSV_BYTES)
         try:
             result = await catalog.import_csv(body, dry_run=dry_run,

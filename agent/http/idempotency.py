@@ -25,6 +25,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.boxdb import BoxDb
+from agent.keyed_locks import KeyedLocks
 
 HEADER = "idempotency-key"
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -56,7 +57,7 @@ class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp, db: BoxDb) -> None:
         self.app = app
         self.db = db
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks = KeyedLocks()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in MUTATING:
@@ -76,13 +77,8 @@ class IdempotencyMiddleware:
         token = hashlib.sha256(headers.get("authorization", "").encode()).hexdigest()[:16]
         store_key = f"{token} {scope['method']} {scope['path']} {key}"
         request_hash = hashlib.sha256(body).hexdigest()
-        lock = self._locks.setdefault(store_key, asyncio.Lock())
-        try:
-            async with lock:
-                await self._serve_once(scope, body, send, (store_key, request_hash, key))
-        finally:
-            if not lock.locked() and self._locks.get(store_key) is lock:
-                del self._locks[store_key]
+        async with self._locks.hold(store_key):
+            await self._serve_once(scope, body, send, (store_key, request_hash, key))
 
     async def _serve_once(self, scope: Scope, body: bytes, send: Send,
                           ids: tuple[str, str, str]) -> None:

@@ -215,35 +215,23 @@ class CopyOut(BaseModel):
 # -- conversions ------------------------------------------------------------------------------
 
 
-def block_out(block: Block) -> BlockOut:
-    """One document block as JSON."""
-    match block:
-        case Text():
-            return TextBlockOut(text=block.text, align=block.align, bold=block.bold,
-                                double=block.double)
-        case Row():
-            return RowBlockOut(left=block.left, right=block.right, bold=block.bold,
-                               double=block.double)
-        case Rule():
-            return RuleBlockOut(char=block.char)
-        case Blank():
-            return BlankBlockOut(count=block.count)
-        case QrCode():
-            return QrBlockOut(data=block.data, module=block.module, caption=block.caption)
-        case Barcode():
-            return BarcodeBlockOut(data=block.data, symbology=block.symbology,
-                                   height=block.height)
-        case Logo():
-            return LogoBlockOut(png_base64=base64.b64encode(block.png).decode("ascii"))
-        case Cut():
-            return CutBlockOut(partial=block.partial)
+BLOCK_TYPES: dict[type[Block], str] = {Text: "text", Row: "row", Rule: "rule", Blank: "blank",
+                                       QrCode: "qr", Barcode: "barcode", Cut: "cut"}
+"""The JSON ``type`` of each kind of block whose fields go out as they are (not ``Logo``)."""
+
+
+def block_json(block: Block) -> dict[str, Any]:
+    """One document block as the JSON of its ``BlockOut`` model (``type`` and its fields)."""
+    if isinstance(block, Logo):
+        return {"type": "logo", "png_base64": base64.b64encode(block.png).decode("ascii")}
+    return {"type": BLOCK_TYPES[type(block)], **vars(block)}
 
 
 def document_out(document: Document) -> DocumentOut:
-    """A document as JSON."""
-    return DocumentOut(paper=PAPER_NAMES[document.paper],
-                       columns=document.columns, dots=document.paper.dots,
-                       blocks=[block_out(block) for block in document.blocks])
+    """A document as JSON (validated in one call: a receipt has dozens of blocks)."""
+    return DocumentOut.model_validate({
+        "paper": PAPER_NAMES[document.paper], "columns": document.columns,
+        "dots": document.paper.dots, "blocks": [block_json(block) for block in document.blocks]})
 
 
 async def receipt_out(receipts: Receipts, entry: Entry, lang: Lang | None = None) -> ReceiptOut:

@@ -152,10 +152,10 @@ def _ending_routes(router: APIRouter, services: AppServices) -> None:
                        body: FinalizeIn | None = None) -> SaleOut:
         wishes = body or FinalizeIn()
         check_delivery(services.receipts, wishes.print_receipt, wishes.email)
-        view, entry = await sales.finalize(who, ticket_id)
+        draft, entry = await sales.finalize(who, ticket_id)
         delivery = await deliver(services.receipts, services.devices, entry,
                                  print_receipt=wishes.print_receipt, email=wishes.email)
-        return sale_out(view.draft, entry, wishes, delivery)
+        return sale_out(draft, entry, wishes, delivery)
 
     @router.post("/tickets/{ticket_id}/park", summary="Park a draft")
     async def park(who: CashierDep, ticket_id: TicketId) -> TicketOut:

@@ -23,20 +23,13 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
 from agent.boxdb import BoxDb, Row
 from agent.errors import conflict, invalid, not_found
 from agent.services.catalog_codes import embedded, fold, lookup_forms, variant_label
-from agent.services.catalog_csv import (
-    ImportResult,
-    apply_import,
-    export_catalog,
-    plan_import,
-    snapshot,
-)
 from agent.services.catalog_store import (
     ITEM_COLUMNS,
     KEEP,
@@ -49,6 +42,9 @@ from agent.services.catalog_store import (
     check_price,
     item_of,
 )
+
+if TYPE_CHECKING:
+    from agent.services.catalog_csv import ImportResult
 
 __all__ = ["KEEP", "Catalog", "Category", "Keep", "PriceChange", "Product", "ProductChanges",
            "ProductPage", "Sellable", "Variant", "VariantChanges"]
@@ -392,12 +388,11 @@ class Catalog:
             store = Store(connection, self.vat_rates, operator)
             if await store.item(sku) is None:
                 raise not_found("product", sku, "sku")
-            async with connection.execute(
-                    "INSERT INTO catalog_prices (sku, price, starts_at, ends_at) "
-                    "VALUES (?, ?, ?, ?)", (sku, price, stamp(starts_at),
-                                            None if ends_at is None else stamp(ends_at))
-            ) as cursor:
-                ident = cursor.lastrowid
+            cursor = await connection.execute(
+                "INSERT INTO catalog_prices (sku, price, starts_at, ends_at) "
+                "VALUES (?, ?, ?, ?)", (sku, price, stamp(starts_at),
+                                        None if ends_at is None else stamp(ends_at)))
+            ident = cursor.lastrowid
         assert ident is not None
         _log.info("catalog_price_scheduled", sku=sku, id=ident, price=price,
                              starts_at=stamp(starts_at), operator=operator,
@@ -433,13 +428,17 @@ class Catalog:
     # -- CSV ----------------------------------------------------------------------------------
 
     async def export_csv(self) -> bytes:
-        """The whole catalog as CSV (``catalog_csv``)."""
-        return await export_catalog(Store(self.db.connection, self.vat_rates))
+        """The whole catalog as CSV (``catalog_csv``, loaded on first use)."""
+        from agent.services.catalog_csv import export_catalog
+
+        return await export_catalog(Store(self.db.reads(), self.vat_rates))
 
     async def import_csv(self, body: bytes, *, dry_run: bool = False,
                          operator: str = "system") -> ImportResult:
         """Create or update products and variants from CSV, all or nothing (``catalog_csv``)."""
-        current = await snapshot(Store(self.db.connection, self.vat_rates))
+        from agent.services.catalog_csv import apply_import, plan_import, snapshot
+
+        current = await snapshot(Store(self.db.reads(), self.vat_rates))
         plan = plan_import(body, current, self.vat_rates)
         if dry_run:
             return replace(plan.result, dry_run=True)

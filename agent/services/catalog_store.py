@@ -16,10 +16,9 @@ from dataclasses import dataclass, fields, replace
 from enum import Enum
 from typing import Any, Final
 
-import aiosqlite
 import structlog
 
-from agent.boxdb import Row
+from agent.boxdb import Row, Statements
 from agent.errors import conflict, invalid, not_found
 from agent.services.catalog_codes import (
     check_attributes,
@@ -153,7 +152,7 @@ def check_price(price: int | None, field: str = "price") -> int | None:
 class Store:
     """Reads and checked writes of the catalog on an open connection (inside a transaction)."""
 
-    def __init__(self, connection: aiosqlite.Connection, vat_rates: tuple[int, ...],
+    def __init__(self, connection: Statements, vat_rates: tuple[int, ...],
                  operator: str = "system") -> None:
         self.connection = connection
         self.vat_rates = vat_rates
@@ -161,20 +160,16 @@ class Store:
 
     async def one(self, sql: str, parameters: Sequence[Any] = ()) -> Row | None:
         """The first row of a query, or None."""
-        async with self.connection.execute(sql, parameters) as cursor:
-            row = await cursor.fetchone()
+        row = (await self.connection.execute(sql, parameters)).fetchone()
         return None if row is None else tuple(row)
 
     async def all(self, sql: str, parameters: Sequence[Any] = ()) -> list[Row]:
         """Every row of a query."""
-        async with self.connection.execute(sql, parameters) as cursor:
-            rows = await cursor.fetchall()
-        return [tuple(row) for row in rows]
+        return [tuple(row) for row in (await self.connection.execute(sql, parameters)).fetchall()]
 
     async def run(self, sql: str, parameters: Sequence[Any] = ()) -> int:
         """Run one change; the number of rows changed."""
-        async with self.connection.execute(sql, parameters) as cursor:
-            return cursor.rowcount
+        return (await self.connection.execute(sql, parameters)).rowcount
 
     async def item(self, sku: str) -> Item | None:
         """The product or variant ``sku``."""

@@ -16,7 +16,6 @@ toggles use the request's key.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import uuid
 from collections import defaultdict
@@ -28,6 +27,7 @@ from agent.boxdb import BoxDb
 from agent.devices import Devices
 from agent.errors import ProblemError, conflict, invalid, not_found
 from agent.events import EventBus
+from agent.keyed_locks import KeyedLocks
 from agent.observability import Health
 from agent.services.access import Approval, Principal
 from agent.services.cash import CashDesk
@@ -38,12 +38,12 @@ from agent.services.drafts import (
     DraftPayment,
     DraftState,
     DraftStore,
+    Preview,
     TicketView,
     preview,
 )
 from agent.services.guard import ensure_fiscal_writes
 from agent.services.ticket_lines import LineResolver, LineSpec, check_line, moved
-from drivers.errors import DeviceError
 from drivers.receipt.texts import money, texts
 from fiscal.chain import Entry, utc_text
 from fiscal.errors import InvalidInput
@@ -79,7 +79,10 @@ class Sales:
         self.cash = cash
         self.store = DraftStore(db)
         self.lines = LineResolver(catalog, journal.settings, devices, journal.now)
-        self._lock = asyncio.Lock()  # one change of a draft at a time (read, check, write)
+        self._changes = KeyedLocks()
+        """One change of a draft at a time (read, check, write); other drafts go on meanwhile:
+        a finalize waits for the journal's durable commit, the other tills need not wait."""
+        self._training_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, db: BoxDb, journal: Journal, catalog: Catalog, health: Health,
@@ -146,14 +149,13 @@ class Sales:
                       customer_ref=customer_ref, created_at=now, updated_at=now)
         for index, spec in enumerate(lines):
             draft = _with_line(draft, await self.lines.resolve(spec, f"lines.{index}."))
-        async with self._lock:
-            return await self._commit(draft)
+        return await self._commit(draft)  # nobody else knows its id yet: nothing to lock
 
     async def add_line(self, principal: Principal, draft_id: str, spec: LineSpec) -> TicketView:
         """Add a scanned, looked-up, weighed or open-price line."""
         await self._open_draft(principal, draft_id)  # refuse early, before reading the scale
         line = await self.lines.resolve(spec)
-        async with self._lock:
+        async with self._changes.hold(draft_id):
             draft = _with_line(await self._open_draft(principal, draft_id), line)
             return await self._commit(draft, focus=draft.lines[-1].id)
 
@@ -162,7 +164,7 @@ class Sales:
                           discount: Discount | None = None, set_discount: bool = False
                           ) -> TicketView:
         """Change a line's quantity and/or its discount (``set_discount`` with None removes)."""
-        async with self._lock:
+        async with self._changes.hold(draft_id):
             draft = await self._open_draft(principal, draft_id)
             changes: dict[str, Any] = {}
             if quantity_milli is not None:
@@ -177,7 +179,7 @@ class Sales:
     async def void_line(self, principal: Principal, draft_id: str, line_id: int,
                         approval: Approval) -> TicketView:
         """Remove a line with a manager's approval; journaled as JET 1030."""
-        async with self._lock:
+        async with self._changes.hold(draft_id):
             draft = await self._open_draft(principal, draft_id)
             line = _line_of(draft, line_id)
             rest = draft.model_copy(update={"lines": tuple(x for x in draft.lines
@@ -193,7 +195,7 @@ class Sales:
     async def set_discount(self, principal: Principal, draft_id: str,
                            discount: Discount | None) -> TicketView:
         """Set (or with None remove) the ticket discount."""
-        async with self._lock:
+        async with self._changes.hold(draft_id):
             draft = await self._open_draft(principal, draft_id)
             try:
                 return await self._commit(draft.model_copy(update={"discount": discount}))
@@ -205,20 +207,19 @@ class Sales:
         """Add an amount handed over in a tender; only cash may exceed what is due."""
         if tender not in self.settings.tenders:
             raise invalid("unknown_tender", f"unknown tender {tender!r}", "tender")
-        async with self._lock:
+        async with self._changes.hold(draft_id):
             draft = await self._open_draft(principal, draft_id)
             if len(draft.payments) >= MAX_PAYMENTS:
                 raise conflict("too_many_payments", f"at most {MAX_PAYMENTS} payments")
             payment = DraftPayment(id=draft.next_id, tender=tender, amount=amount)
             paid = draft.model_copy(update={"payments": (*draft.payments, payment),
                                             "next_id": draft.next_id + 1})
-            self._check_overpayment(paid)
-            return await self._commit(paid, show=False)
+            return await self._commit(paid, show=False, priced=self._check_overpayment(paid))
 
     async def remove_payment(self, principal: Principal, draft_id: str,
                              payment_id: int) -> TicketView:
         """Take a payment back off the draft (a declined card, a mistake)."""
-        async with self._lock:
+        async with self._changes.hold(draft_id):
             draft = await self._open_draft(principal, draft_id)
             if not any(p.id == payment_id for p in draft.payments):
                 raise not_found("payment", payment_id, "payment_id")
@@ -228,10 +229,10 @@ class Sales:
 
     # -- what becomes of a draft -----------------------------------------------------------------
 
-    async def finalize(self, principal: Principal, draft_id: str) -> tuple[TicketView, Entry]:
+    async def finalize(self, principal: Principal, draft_id: str) -> tuple[Draft, Entry]:
         """Journal the draft as a sale (the one fiscal write) and close it."""
         ensure_fiscal_writes(self.health)
-        async with self._lock:
+        async with self._changes.hold(draft_id):
             draft = await self._open_draft(principal, draft_id)
             if not draft.lines:
                 raise invalid("ticket_empty", "a ticket needs at least one line", "lines")
@@ -244,8 +245,8 @@ class Sales:
         self.bus.publish("ticket.finalized", {"id": done.id, "seq": entry.seq,
                                               "total": record["total"],
                                               "training": draft.training})
-        await self._show_settled(int(record["total"]), int(record["change"]))
-        return self.view(done), entry
+        self._show_settled(int(record["total"]), int(record["change"]))
+        return done, entry
 
     async def _require_session(self) -> None:
         if self.cash is not None:
@@ -253,17 +254,17 @@ class Sales:
 
     async def park(self, principal: Principal, draft_id: str) -> TicketView:
         """Set an open draft aside; any frontend may resume it."""
-        async with self._lock:
+        async with self._changes.hold(draft_id):
             parked = await self._save(await self._open_draft(principal, draft_id),
                                       state="parked")
         self.bus.publish("ticket.parked", {"id": parked.id, "total": parked.total,
                                            "line_count": len(parked.lines)})
-        await self._show("", "")
+        self._show("", "")
         return self.view(parked)
 
     async def resume(self, principal: Principal, draft_id: str) -> TicketView:
         """Take a parked draft up again on the principal's frontend (which now owns it)."""
-        async with self._lock:
+        async with self._changes.hold(draft_id):
             draft = await self._draft(draft_id)
             if draft.state != "parked":
                 raise conflict("ticket_not_parked", f"the ticket is {draft.state}, not parked")
@@ -274,7 +275,7 @@ class Sales:
                    approval: Approval) -> TicketView:
         """Void an open or parked draft with a manager's approval; journaled as JET 1031."""
         check_text(reason, "reason")
-        async with self._lock:
+        async with self._changes.hold(draft_id):
             draft = await self._draft(draft_id)
             if draft.state != "parked":
                 draft = await self._open_draft(principal, draft_id)
@@ -287,7 +288,7 @@ class Sales:
             voided = await self._save(draft, state="voided", void_reason=reason)
         self.bus.publish("ticket.voided", {"id": voided.id, "total": priced.total,
                                            "reason": reason})
-        await self._show("", "")
+        self._show("", "")
         return self.view(voided)
 
     async def refund(self, request: ReturnRequest, approval: Approval,
@@ -313,7 +314,7 @@ class Sales:
                            idempotency_key: str | None) -> bool:
         """Make training the default of the principal's frontend (JET 1110) or not (1111)."""
         frontend = principal.frontend.id
-        async with self._lock:
+        async with self._training_lock:
             if await self.store.training(frontend) == on:
                 return on
             details: dict[str, Any] = {"frontend": frontend}
@@ -342,10 +343,10 @@ class Sales:
             raise conflict("ticket_elsewhere", "this ticket is open on another frontend")
         return draft
 
-    async def _commit(self, draft: Draft, *, focus: int | None = None,
-                      show: bool = True) -> TicketView:
-        """Price (refusing what cannot be priced), store, announce a changed draft."""
-        priced = self.view(draft).preview
+    async def _commit(self, draft: Draft, *, focus: int | None = None, show: bool = True,
+                      priced: Preview | None = None) -> TicketView:
+        """Price (refusing what cannot be priced; ``priced`` if done already), store, announce."""
+        priced = priced or self.view(draft).preview
         stored = draft.model_copy(update={"total": priced.priced.total,
                                           "updated_at": self.health.now_text()})
         await self.store.put(stored)
@@ -353,7 +354,7 @@ class Sales:
                                             "line_count": len(stored.lines)})
         view = TicketView(stored, priced)
         if show:
-            await self._show_line(view, focus)
+            self._show_line(view, focus)
         return view
 
     async def _save(self, draft: Draft, **changes: Any) -> Draft:
@@ -367,31 +368,35 @@ class Sales:
             EventRequest(code=code, operator=principal.operator, details=details),
             idempotency_key=key)
 
-    def _check_overpayment(self, draft: Draft) -> None:
-        """Refuse a payment that takes the paid amount beyond what cash change allows."""
+    def _check_overpayment(self, draft: Draft) -> Preview:
+        """Refuse a payment that takes the paid amount beyond what cash change allows.
+
+        Return the draft's preview (the payment is accepted).
+        """
         view = self.view(draft).preview
         if view.paid <= view.priced.total:
-            return
+            return view
         try:
             settle(view.priced.total, draft.payment_requests(), self.settings, refund=False)
         except InvalidInput as error:
             raise ProblemError(422, error.code, error.message, "amount") from error
+        return view
 
-    # -- customer display (its driver never raises: trouble is its state, not the sale's) --------
+    # -- customer display (written in the background: a request never waits for it) ------------
 
-    async def _show_line(self, view: TicketView, focus: int | None) -> None:
+    def _show_line(self, view: TicketView, focus: int | None) -> None:
         lines, priced = view.draft.lines, view.preview.priced.lines
         if not lines:
-            await self._show("", self._spread("TOTAL", 0))
+            self._show("", self._spread("TOTAL", 0))
             return
         index = next((i for i, line in enumerate(lines) if line.id == focus), len(lines) - 1)
         amount = priced[index].gross - priced[index].line_discount
-        await self._show(self._spread(lines[index].label, amount),
-                         self._spread("TOTAL", view.preview.priced.total))
+        self._show(self._spread(lines[index].label, amount),
+                   self._spread("TOTAL", view.preview.priced.total))
 
-    async def _show_settled(self, total: int, change: int) -> None:
+    def _show_settled(self, total: int, change: int) -> None:
         second = self._spread(texts("fr").change, change) if change else "Merci !"
-        await self._show(self._spread("TOTAL", total), second)
+        self._show(self._spread("TOTAL", total), second)
 
     def _spread(self, label: str, cents: int) -> str:
         """``label`` left, the French amount right, on one display line."""
@@ -401,11 +406,9 @@ class Sales:
         room = width - len(amount) - 1
         return f"{label[:room]:<{room}} {amount}" if room > 0 else amount[:width]
 
-    async def _show(self, line1: str, line2: str) -> None:
-        display = self.devices.display if self.devices is not None else None
-        if display is not None and self.devices is not None and self.devices.started:
-            with contextlib.suppress(DeviceError):  # it reports trouble as its state; belt
-                await display.show((line1, line2))
+    def _show(self, line1: str, line2: str) -> None:
+        if self.devices is not None:
+            self.devices.screen.show((line1, line2))
 
 
 def _with_line(draft: Draft, line: DraftLine) -> Draft:

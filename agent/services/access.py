@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -123,6 +124,14 @@ class Approval:
 def hash_pin(pin: str, salt: bytes) -> bytes:
     """The scrypt hash of a PIN."""
     return hashlib.scrypt(pin.encode(), salt=salt, **SCRYPT)
+
+
+async def hash_pin_off_loop(pin: str, salt: bytes) -> bytes:
+    """``hash_pin`` in a worker thread (scrypt releases the GIL).
+
+    A PIN check takes 10–20 ms of scrypt, which the other tills must not wait for.
+    """
+    return await asyncio.to_thread(hash_pin, pin, salt)
 
 
 def check_pin_format(pin: str, field: str = "pin") -> None:
@@ -234,7 +243,8 @@ class Access:
         inserted = await self.db.execute(
             "INSERT OR IGNORE INTO users (id, name, role, pin_salt, pin_hash, initial_pin, "
             "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (user_id, name, role, salt, hash_pin(pin, salt), pin if initial else None,
+            (user_id, name, role, salt, await hash_pin_off_loop(pin, salt),
+             pin if initial else None,
              self._now()))
         if inserted == 0:
             raise conflict("user_exists", f"user {user_id!r} already exists", "id")
@@ -263,7 +273,8 @@ class Access:
         salt = secrets.token_bytes(16)
         changed = await self.db.execute(
             "UPDATE users SET pin_salt = ?, pin_hash = ?, initial_pin = NULL, failures = 0, "
-            "locked_until = NULL WHERE id = ?", (salt, hash_pin(pin, salt), user_id))
+            "locked_until = NULL WHERE id = ?",
+            (salt, await hash_pin_off_loop(pin, salt), user_id))
         if changed == 0:
             raise not_found("user", user_id, "user_id")
 
@@ -294,15 +305,19 @@ class Access:
         if row[7] is not None and row[7] > now:
             raise ProblemError(423, "pin_locked", f"too many wrong PINs; retry after {row[7]}",
                                field)
-        if not hmac.compare_digest(hash_pin(pin, bytes(row[4])), bytes(row[5])):
-            await self._count_failure(user_id, int(row[6]) + 1)
+        if not hmac.compare_digest(await hash_pin_off_loop(pin, bytes(row[4])),
+                                   bytes(row[5])):
+            await self._count_failure(user_id)
             raise ProblemError(403, "pin_wrong", "unknown user or wrong PIN", field)
         if row[6]:
             await self.db.execute("UPDATE users SET failures = 0, locked_until = NULL "
                                   "WHERE id = ?", (user_id,))
         return User(row[0], row[1], row[2], True)
 
-    async def _count_failure(self, user_id: str, failures: int) -> None:
+    async def _count_failure(self, user_id: str) -> None:
+        # read now, not before the hash: other sign-ins may have failed meanwhile
+        row = await self.db.fetch_one("SELECT failures FROM users WHERE id = ?", (user_id,))
+        failures = (int(row[0]) if row else 0) + 1
         until = None
         if failures >= MAX_PIN_FAILURES:
             moment = self._clock().astimezone(dt.UTC) + dt.timedelta(seconds=PIN_LOCK_SECONDS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 
@@ -76,6 +77,19 @@ async def test_repeated_wrong_pins_lock_the_user_for_a_while(tmp_path: Path) -> 
     assert locked.status_code == 423
     assert locked.json()["code"] == "pin_locked"
     assert later.status_code == 200
+
+
+async def test_wrong_pins_tried_at_once_on_several_tills_all_count(tmp_path: Path) -> None:
+    """PIN checks run in worker threads, side by side: none of five may be lost."""
+    clock = FakeClock(dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC))
+    async with running_box(tmp_path / "data", clock) as box, \
+            frontend(box, user=None) as client:
+        wrong = {"user_id": "admin", "pin": "000000"}
+        answers = await asyncio.gather(*(client.post("/v1/session", json=wrong)
+                                          for _ in range(5)))
+        locked = await client.post("/v1/session", json={"user_id": "admin", "pin": ADMIN_PIN})
+    assert [a.json()["code"] for a in answers].count("pin_wrong") >= 4
+    assert locked.status_code == 423
 
 
 async def test_roles_limit_what_a_cashier_may_do(tmp_path: Path) -> None:

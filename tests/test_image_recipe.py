@@ -184,12 +184,14 @@ def test_rauc_names_the_two_slots(arch: str) -> None:
     assert conf["keyring"]["path"] == "/etc/rauc/keyring.pem"
     roots = {section: conf[section] for section in ("slot.rootfs.0", "slot.rootfs.1")}
     assert [slot["bootname"] for slot in roots.values()] == ["A", "B"]
-    assert [slot["device"] for slot in roots.values()] == [
-        "/dev/disk/by-partlabel/tillbox-root-a", "/dev/disk/by-partlabel/tillbox-root-b"]
+    # arm64 is an MBR disk (no partition labels): PARTUUIDs, see tests/test_image_arm64.py.
+    devices = {"amd64": ["/dev/disk/by-partlabel/tillbox-root-a",
+                         "/dev/disk/by-partlabel/tillbox-root-b"],
+               "arm64": ["/dev/disk/by-partuuid/3c5e9a17-05", "/dev/disk/by-partuuid/3c5e9a17-06"]}
+    assert [slot["device"] for slot in roots.values()] == devices[arch]
     backend = conf["handlers"]["bootloader-custom-backend"]
     assert backend.startswith("/usr/lib/tillbox/")
-    if arch == "amd64":
-        assert (SCRIPTS / Path(backend).name).is_file()
+    assert (SCRIPTS / Path(backend).name).is_file()
 
 
 def test_manifest_matches_the_system() -> None:
@@ -204,8 +206,10 @@ def test_manifest_matches_the_system() -> None:
 def test_fstab_mounts_data_and_binds_the_writable_paths(arch: str) -> None:
     """Writable state comes from the data partition; the partitions are found by label."""
     lines = fstab(arch)
-    sources = {fields[0] for fields in lines if fields[0].startswith("PARTLABEL=")}
-    assert sources == {"PARTLABEL=tillbox-boot", "PARTLABEL=tillbox-data"}
+    sources = {fields[0] for fields in lines if fields[0].startswith(("PARTLABEL=", "PARTUUID="))}
+    # arm64 is an MBR disk (no partition labels): PARTUUIDs, see tests/test_image_arm64.py.
+    assert sources == {"amd64": {"PARTLABEL=tillbox-boot", "PARTLABEL=tillbox-data"},
+                       "arm64": {"PARTUUID=3c5e9a17-01", "PARTUUID=3c5e9a17-07"}}[arch]
     binds = {fields[1]: fields[0] for fields in lines if "bind" in fields[3]}
     assert binds["/var/lib/tillbox"] == "/data/tillbox"
     assert binds["/etc/tillbox"] == "/data/etc/tillbox"

@@ -13,9 +13,13 @@ if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install --quiet --upgrade pip
-if [ "${1:-}" = test ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/grub-editenv ]; }; then
+if [ "${1:-}" = test ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/grub-editenv ] \
+    || [ ! -x /usr/bin/genimage ]; }; then
+  # chromium: the status page's browser test; grub-common, genimage and the FAT/partition
+  # tools: the image recipe tests (boot state, rendering the arm64 disk layout)
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium grub-common
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium grub-common \
+    genimage mtools dosfstools fdisk cloud-guest-utils
 fi
 if [ -n "${1:-}" ]; then
   .venv/bin/pip install --quiet -e ".[$1]"

@@ -9,8 +9,10 @@
    topic nobody reads (PUBACKs only), measured just before and just after (averaged).
 
 Prints entries/s of both and the ratio. Goals: ≥ 5,000 entries/s end to end, ≥ 0.5 × raw.
-A breakdown follows: the ingest's per-entry costs (verifier, column extraction, the SQL of a
-batch) measured in this process on a sample of the same batches.
+Then the CPU the ingest's processes spent per entry during the end-to-end run and how busy the
+whole machine was (on a shared machine the rate depends on what else runs; the CPU per entry
+much less), and a breakdown: the ingest's per-entry costs (verifier, column extraction, the
+SQL of a batch) measured in this process on a sample of the same batches.
 
 Usage: ``.venv/bin/python bench/replication.py [--entries N] [--workers N] [--window N]``
 (see ``--help``). The journal is cached under ``bench/out/`` (shared with ``journal.py``).
@@ -223,6 +225,35 @@ async def end_to_end(port: int, batches: list[Batch], window: int) -> float:
     return elapsed
 
 
+def process_cpu(root: int) -> float:
+    """CPU seconds (user + system) used so far by process ``root`` and its descendants."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents, used = {}, {}
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:
+            stat = ""
+        if not stat:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        parents[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+
+    def descends(pid: int) -> bool:
+        while pid > 1 and pid != root:
+            pid = parents.get(pid, 0)
+        return pid == root
+
+    return sum(seconds for pid, seconds in used.items() if descends(pid))
+
+
+def machine_ticks() -> tuple[int, int]:
+    """Busy and total CPU ticks of the machine since boot (``/proc/stat``)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values) - values[3] - values[4], sum(values)
+
+
 # -- 2. raw publishing ---------------------------------------------------------------------------
 
 
@@ -300,8 +331,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What the end-to-end run cost: the ingest's CPU seconds, the machine's busy share."""
+
+    ingest_cpu: float
+    machine_busy: float
+
+
 def report(entries: int, batches: list[Batch], e2e: float, raw: list[float],
-           parts: dict[str, float], workers: int, window: int) -> bool:
+           parts: dict[str, float], workers: int, window: int, usage: Usage) -> bool:
     """Print the figures; return whether both goals are met."""
     size = sum(len(b.payload) for b in batches)
     rate, raw_rate = entries / e2e, entries / (sum(raw) / len(raw))
@@ -313,6 +352,8 @@ def report(entries: int, batches: list[Batch], e2e: float, raw: list[float],
     print(f"raw paho QoS 1    {raw_rate:10.0f} entries/s  ({len(batches) / min(raw):.0f} "
           f"msgs/s best; before {raw[0]:.2f} s, after {raw[-1]:.2f} s)")
     print(f"ratio {rate / raw_rate:.3f}")
+    print(f"ingest CPU        {usage.ingest_cpu / entries * 1e6:10.0f} µs per entry (all its "
+          f"processes); machine {usage.machine_busy:.0%} busy during the run")
     print("ingest per entry, one process: " + ", ".join(
         f"{name} {micros:.0f} µs" for name, micros in parts.items()))
     e2e_met, ratio_met = rate >= E2E_GOAL, rate / raw_rate >= RATIO_GOAL
@@ -338,7 +379,10 @@ def main(argv: list[str]) -> int:
         payloads = [b.payload for b in batches]
         raw = [raw_publish(port, payloads)]
         ingest = start_ingest(port, schema, args.workers, work / "ingest.log")
+        cpu, ticks = process_cpu(ingest.pid), machine_ticks()
         e2e = asyncio.run(end_to_end(port, batches, args.window))
+        busy, total = (now - then for now, then in zip(machine_ticks(), ticks, strict=True))
+        usage = Usage(process_cpu(ingest.pid) - cpu, busy / total)
         count, acked = asyncio.run(stored(schema))
         assert (count, acked) == (len(bodies), len(bodies)), (count, acked)
         raw.append(raw_publish(port, payloads))
@@ -351,7 +395,7 @@ def main(argv: list[str]) -> int:
         asyncio.run(drop_schema(schema))
         shutil.rmtree(work, ignore_errors=True)
     parts = asyncio.run(breakdown(batches, min(20, len(batches))))
-    met = report(len(bodies), batches, e2e, raw, parts, args.workers, args.window)
+    met = report(len(bodies), batches, e2e, raw, parts, args.workers, args.window, usage)
     return 1 if args.strict and not met else 0
 
 

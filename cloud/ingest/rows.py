@@ -8,8 +8,7 @@ amounts (cash net of change, as the closures fold them) and the closure's perpet
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -19,9 +18,12 @@ CLOSURES = frozenset({"day_closure", "month_closure", "year_closure"})
 TICKETS = frozenset({"sale", "return", "invoice", "credit_note"})
 
 
-@dataclass(frozen=True, slots=True)
-class EntryRow:
-    """One entry's row of the ``entries`` table (box and epoch come with the batch)."""
+class EntryRow(NamedTuple):
+    """One entry's row of the ``entries`` table (box and epoch come with the batch).
+
+    The first ``len(COLUMNS)`` fields are the table's columns in the order of ``COLUMNS``, so
+    that ``row[:len(COLUMNS)]`` is what is stored.
+    """
 
     seq: int
     chain: str
@@ -45,10 +47,14 @@ class EntryRow:
     perpetual_total: int | None
     perpetual_abs: int | None
     sig: str
-    prev_sig: str | None
     body: str
+    prev_sig: str | None
     key_event: Mapping[str, Any] | None
     """The details of an initialisation (260) or key rotation (1080) event."""
+
+
+COLUMNS = EntryRow._fields[:EntryRow._fields.index("prev_sig")]
+"""The columns of ``entries`` an ``EntryRow`` fills, in its order."""
 
 
 def _int_or_none(value: Any) -> int | None:

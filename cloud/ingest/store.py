@@ -2,8 +2,8 @@
 
 Every write of a batch happens inside one transaction that first locks the box's row
 (``SELECT … FOR UPDATE``), so workers side by side apply a box's batches one at a time. A
-stored run notifies ``tillbox_ingest`` with the box id (delivered at commit) so that workers
-holding later batches of that box try them again.
+stored run notifies ``tillbox_ingest`` with the box's new watermark (``wire.notice_payload``,
+delivered at commit) so that workers holding later batches of that box try them again.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Any
 import orjson
 import psycopg
 
+from cloud.ingest import wire
 from cloud.ingest.checks import Tip, Verdict
-from cloud.ingest.rows import EntryRow
+from cloud.ingest.rows import COLUMNS, EntryRow
 
 Connection = psycopg.AsyncConnection[Any]
 CHANNEL = "tillbox_ingest"
@@ -114,10 +115,7 @@ SELECT %s, %s, u.* FROM unnest(%b::bigint[], %b::text[], %b::bigint[], %b::text[
     %b::date[], %b::date[], %b::bigint[], %b::bigint[], %b::text[], %b::text[]) AS u
 ON CONFLICT DO NOTHING
 """
-_COLUMNS = ("seq", "chain", "chain_seq", "record_type", "event_code", "business_date", "at_utc",
-            "store_id", "register_id", "operator", "training", "ref_seq", "total", "total_excl",
-            "total_vat", "vat", "tenders", "period_from", "period_to", "perpetual_total",
-            "perpetual_abs", "sig", "body")
+_COPY = f"COPY entries (box_id, epoch, {', '.join(COLUMNS)}) FROM STDIN"
 
 _TIPS = """
 INSERT INTO chain_tips (box_id, epoch, chain, chain_seq, seq, sig)
@@ -135,20 +133,40 @@ WHERE box_id = %s
 
 
 async def store_run(conn: Connection, state: BoxState, epoch: str, rows: Sequence[EntryRow],
-                    tips: Mapping[str, Tip], certificates: Sequence[str]) -> None:
-    """Insert a verified run, move the chain tips and the watermark, notify the workers."""
-    columns = [[getattr(row, name) for row in rows] for name in _COLUMNS]
+                    tips: Mapping[str, Tip], certificates: Sequence[str], *,
+                    skip_stored: bool = False) -> None:
+    """Insert a verified run, move the chain tips and the watermark, notify the workers.
+
+    The rows go by ``COPY``: the run starts above the watermark, read under the box's lock, so
+    none of them is stored yet, and a row already there raises ``UniqueViolation``. With
+    ``skip_stored`` (the caller's second attempt after that error, which never happens in
+    normal operation) they go by ``INSERT … ON CONFLICT DO NOTHING`` instead.
+    """
+    if not skip_stored:
+        await _copy_entries(conn, state.box_id, epoch, rows)
     moved = {chain: tip for chain, tip in tips.items() if tip.seq >= rows[0].seq}
     last = rows[-1]
-    async with conn.pipeline():  # four statements, one round trip
-        await conn.execute(_INSERT, (state.box_id, epoch, *columns))
+    async with conn.pipeline():  # one round trip
+        if skip_stored:
+            await conn.execute(_INSERT, (state.box_id, epoch,
+                                         *([row[i] for row in rows] for i in range(len(COLUMNS)))))
         await conn.execute(_TIPS, (state.box_id, epoch, list(moved),
                                    [t.chain_seq for t in moved.values()],
                                    [t.seq for t in moved.values()],
                                    [t.sig for t in moved.values()]))
         await conn.execute(_ADVANCE, (epoch, last.seq, list(certificates), last.store_id,
                                       last.register_id, last.at_utc, state.box_id))
-        await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, state.box_id))
+        await conn.execute("SELECT pg_notify(%s, %s)",
+                           (CHANNEL, wire.notice_payload(state.box_id, epoch, last.seq)))
+
+
+async def _copy_entries(conn: Connection, box_id: str, epoch: str,
+                        rows: Sequence[EntryRow]) -> None:
+    """``COPY`` the rows into ``entries`` (cheaper than an ``INSERT`` on both sides)."""
+    width = len(COLUMNS)
+    async with conn.cursor().copy(_COPY) as copy:
+        for row in rows:
+            await copy.write_row((box_id, epoch, *row[:width]))
 
 
 _ALARM = """

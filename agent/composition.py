@@ -1,18 +1,20 @@
 """The composition root: everything the box runs, built from validated settings.
 
 ``compose(settings)`` is an async context manager. It opens the journal (creating the box key and
-the initialisation event on first start), checks the chain heads, sets up the devices, the
-health board and the HTTP application, and closes the journal on exit. It alone chooses real or
-simulated devices (only simulated ones exist yet); it builds them without connecting them:
-``async with box.devices`` starts them (the daemon does, for as long as it runs). Tests get a
-complete box from it, with the settings and clock they choose, and inject nothing else.
+the initialisation event on first start; a box replacing another first fetches that box's
+chain tips and closures from the cloud, so that its journal continues them), checks the chain
+heads, sets up the devices, the health board and the HTTP application, and closes the journal
+on exit. It alone chooses real or simulated devices (only simulated ones exist yet); it builds
+them without connecting them: ``async with box.devices`` starts them (the daemon does, for as
+long as it runs). Tests get a complete box from it, with the settings and clock they choose,
+and inject nothing else.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +32,7 @@ from agent.observability import (
     INTEGRITY_FAILURE,
     DeviceStatus,
     Health,
+    SystemdNotifier,
     check_heads,
     write_event,
 )
@@ -39,13 +42,17 @@ from agent.services.catalog import Catalog
 from agent.services.receipts import Receipts
 from agent.services.sales import Sales
 from agent.settings import DevicesSettings, Settings, software_version
-from fiscal.journal import Clock, Journal, utc_now
+from fiscal.journal import DB_FILE, Clock, Journal, utc_now
 
 if TYPE_CHECKING:
     from agent.mqtt_api import LocalMqttApi
     from agent.replication.replicator import Replicator
+    from fiscal.handover import Handover
 
 __all__ = ["DEVICE_KINDS", "Box", "compose"]
+
+START_EXTENSION_SECONDS = 60
+"""How far each ``EXTEND_TIMEOUT_USEC`` pushes systemd's start timeout while the box waits."""
 
 
 class Box:
@@ -104,7 +111,7 @@ async def compose(settings: Settings, *, clock: Clock = utc_now,
     version = software_version()
     async with AsyncExitStack() as stack:
         journal = await Journal.open(settings.data_dir, settings.journal.to_fiscal(version),
-                                     clock)
+                                     clock, handover=await replacement_handover(settings))
         stack.push_async_callback(journal.close)
         db = await BoxDb.open(settings.data_dir, (IDEMPOTENCY_SCHEMA,))
         stack.push_async_callback(db.close)
@@ -121,6 +128,52 @@ async def compose(settings: Settings, *, clock: Clock = utc_now,
             stack.push_async_callback(replicator.close)
             services = replace(services, replicator=replicator)
         yield Box(settings, journal, health, services, create_app(services), devices)
+
+
+async def replacement_handover(settings: Settings) -> Handover | None:
+    """The replaced box's handover, fetched from the cloud before the journal's first start.
+
+    Only for a box configured to replace another (``[cloud] replaces``) whose journal does not
+    exist yet; waits until the cloud hands it over (see ``agent.replication.handover``).
+    """
+    cloud = settings.cloud
+    if not (cloud.enabled and cloud.replaces) or (settings.data_dir / DB_FILE).exists():
+        return None
+    from agent.replication.handover import fetch_handover  # only loads MQTT when needed
+    from fiscal.handover import Handover
+
+    async with _start_extended(f"waiting for the cloud's handover of box {cloud.replaces}"):
+        document = await fetch_handover(settings)
+    structlog.get_logger(__name__).info(
+        "handover_received", replaces=document["box_id"], epoch=document["epoch"],
+        last_seq=document["last_seq"], chains=document["chains"],
+        perpetual=document.get("perpetual"), closures=document.get("closures", {}))
+    return Handover.from_json(document)
+
+
+@asynccontextmanager
+async def _start_extended(status: str) -> AsyncIterator[None]:
+    """Under systemd, keep the start from timing out while ``status`` lasts.
+
+    The service's start timeout (90 s by default) would kill a box that waits for the cloud;
+    ``EXTEND_TIMEOUT_USEC`` extends it, again every half period, for as long as the wait goes on.
+    """
+    notifier = SystemdNotifier.from_environment()
+
+    async def extend() -> None:
+        while True:
+            notifier.notify(f"STATUS={status}",
+                            f"EXTEND_TIMEOUT_USEC={START_EXTENSION_SECONDS * 1_000_000}")
+            await asyncio.sleep(START_EXTENSION_SECONDS / 2)
+
+    task = asyncio.create_task(extend(), name="extend-start")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        notifier.close()
 
 
 def local_mqtt_api(settings: Settings, services: AppServices) -> LocalMqttApi | None:

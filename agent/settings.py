@@ -165,13 +165,16 @@ class CloudSettings(Section):
 
     ``broker`` is ``mqtt://host:port`` or ``mqtts://host:port`` (TLS, with the box's client
     certificate ``cert_file``/``key_file`` and the fleet CA ``ca_file``); ``box_id`` is the MQTT
-    client id and topic subtree (the certificate's CN; default ``{store_id}-{register_id}``).
+    client id and topic subtree (the certificate's CN; default ``{store_id}-{register_id}``);
+    ``replaces`` is the box id of the box this one replaces (set by a replacement's bundle):
+    an empty journal's first start then continues that box's chains, fetched from the cloud.
     See ``docs/replication.md``.
     """
 
     enabled: bool = False
     broker: str | None = Field(default=None, pattern=r"^mqtts?://[^/?#@]+/?$", max_length=300)
     box_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    replaces: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
@@ -192,6 +195,8 @@ class CloudSettings(Section):
             raise ValueError("cloud.backoff_max_seconds is below cloud.backoff_min_seconds")
         if self.broker and urlsplit(self.broker).port == 0:  # .port raises past 65535
             raise ValueError("cloud.broker: port 0")
+        if self.replaces is not None and self.replaces == self.box_id:
+            raise ValueError("cloud.replaces names this box itself (cloud.box_id)")
         return self
 
 

@@ -14,8 +14,8 @@ from cloud.fleet.errors import FleetError
 from cloud.fleet.registry import Identity
 
 PREFIX = "tillbox/v1"
-BOX_PUBLISHES = ("journal/up", "status", "config/reported", "cmd-res/#")
-BOX_SUBSCRIBES = ("journal/ack", "journal/nack", "config/desired", "cmd/#")
+BOX_PUBLISHES = ("journal/up", "status", "config/reported", "cmd-res/#", "handover/req")
+BOX_SUBSCRIBES = ("journal/ack", "journal/nack", "config/desired", "cmd/#", "handover/res")
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,10 @@ class Role:
 
 
 ROLES: dict[str, Role] = {
-    "ingest": Role("journal ingest: receives journal/up (shared subscription), sends acks",
-                   reads=("journal/up",), writes=("journal/ack", "journal/nack")),
+    "ingest": Role("journal ingest: receives journal/up (shared subscription), sends acks; "
+                   "answers replacement boxes' handover requests",
+                   reads=("journal/up", "handover/req"),
+                   writes=("journal/ack", "journal/nack", "handover/res")),
     "hq": Role("HQ: reads status, reported config and command results; sends config, commands",
                reads=("status", "config/reported", "cmd-res/#"),
                writes=("config/desired", "cmd/#")),

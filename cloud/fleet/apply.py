@@ -2,7 +2,8 @@
 
 The bundle's certificate must hold the public half of the box's own MQTT key, name the
 bundle's box id and be signed by the bundle's CA; then the CA and the certificate go to
-``keys/`` and the ``[cloud]`` settings fragment to ``DATA_DIR/cloud.toml``.
+``keys/`` and the ``[cloud]`` settings fragment to ``DATA_DIR/cloud.toml`` (with ``replaces``
+for a box replacing another: its first start fetches that box's chains from the cloud).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def cloud_toml(manifest: Manifest, keys: Path) -> str:
         f"ca_file = {quoted(keys / FLEET_CA)}",
         f"cert_file = {quoted(keys / MQTT_CERT)}",
         f"key_file = {quoted(keys / MQTT_KEY)}",
+        *([f"replaces = {quoted(manifest.replaces)}"] if manifest.replaces else []),
         "",
     ])
 

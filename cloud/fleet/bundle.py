@@ -3,7 +3,7 @@
 Members (nothing else is read, nothing is ever extracted to a path from the archive):
 
 - ``bundle.json``: ``{format, box_id, tenant_id, store_id, register_id, broker_url,
-  not_after}``;
+  not_after}``, and ``replaces`` (the box id this box replaces) for a replacement box;
 - ``ca.pem``: the fleet CA certificate (the box trusts the broker through it);
 - ``cert.pem``: the box's client certificate (CN = box id).
 
@@ -38,6 +38,8 @@ class Manifest(BaseModel):
     register_id: str = Field(min_length=1, max_length=64)
     broker_url: str = Field(min_length=1, max_length=300)
     not_after: str = Field(max_length=40)
+    replaces: str | None = Field(default=None, min_length=1, max_length=64)
+    """The box this one replaces (its journal continues that box's chains), if any."""
 
 
 class Bundle(BaseModel):
@@ -54,7 +56,8 @@ def write_bundle(path: Path, bundle: Bundle) -> None:
     """Write the bundle as a gzip-compressed tar file (mode 0644: it holds no secret)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        members = {MANIFEST: bundle.manifest.model_dump_json(indent=2).encode() + b"\n",
+        members = {MANIFEST: bundle.manifest.model_dump_json(
+            indent=2, exclude_none=True).encode() + b"\n",
                    CA: bundle.ca_pem, CERT: bundle.cert_pem}
         for name, data in members.items():
             info = tarfile.TarInfo(name)

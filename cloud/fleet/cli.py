@@ -83,6 +83,9 @@ def enroll(
     renew: Annotated[bool, typer.Option(help="Allow a box id enrolled before.")] = False,
     out: Annotated[Path | None, typer.Option(
         help="Bundle file (default FLEET/bundles/BOX.tar.gz).")] = None,
+    replaces: Annotated[str | None, typer.Option(
+        "--replaces", metavar="OLD_BOX", help="The revoked box of the same register this box "
+        "replaces: its first start continues that box's chains.")] = None,
 ) -> None:
     """Sign a box's CSR and write its provisioning bundle."""
     from cloud.fleet.bundle import write_bundle
@@ -96,7 +99,7 @@ def enroll(
         except OSError as error:
             raise FleetError(f"cannot read {csr_file}: {error.strerror}") from error
         enrolled = enroll_box(paths, pem, Placement(tenant, store, register), days=days,
-                              renew=renew)
+                              renew=renew, replaces=replaces)
         target = out or paths.bundle(enrolled.identity.name)
         write_bundle(target, enrolled.bundle)
         return target

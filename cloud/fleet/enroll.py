@@ -25,6 +25,7 @@ from cloud.fleet.layout import FleetPaths, fleet_lock
 from cloud.fleet.registry import (
     Certificate,
     Identity,
+    Registry,
     check_label,
     check_name,
     load_registry,
@@ -75,12 +76,13 @@ def read_csr(pem: bytes) -> tuple[str, ec.EllipticCurvePublicKey]:
 
 def enroll_box(paths: FleetPaths, csr_pem: bytes, placement: Placement, *,
                days: int = BOX_DAYS, renew: bool = False, validity: Validity | None = None,
-               now: dt.datetime | None = None) -> Enrollment:
+               now: dt.datetime | None = None, replaces: str | None = None) -> Enrollment:
     """Sign a box's CSR, record the box in the registry and build its bundle.
 
     An id already enrolled needs ``renew`` (a new certificate for the same box, or a box
     replacing a revoked one); its earlier certificates keep their state. ``validity`` overrides
-    ``days`` (tests sign certificates that expired long ago).
+    ``days`` (tests sign certificates that expired long ago). ``replaces`` names the revoked
+    box of the same placement whose journal this box continues (written into the bundle).
     """
     now = now or dt.datetime.now(dt.UTC)
     box_id, public_key = read_csr(csr_pem)
@@ -90,12 +92,14 @@ def enroll_box(paths: FleetPaths, csr_pem: bytes, placement: Placement, *,
     with fleet_lock(paths) as config:
         ca, registry = load_ca(paths), load_registry(paths)
         previous = _previous(registry.find(box_id), renew)
+        if replaces is not None:
+            _check_replaced(check_name(replaces), registry, box_id, placement)
         cert = issue(ca, box_id, public_key, validity or Validity.days_from(now, days), "client")
         identity = Identity(name=box_id, kind="box", tenant_id=placement.tenant_id,
                             store_id=placement.store_id, register_id=placement.register_id,
                             certificates=(*previous, _record(cert)))
         save_registry(paths, registry.put(identity))
-    return Enrollment(identity, cert, _bundle(config.broker_url, ca, identity, cert))
+    return Enrollment(identity, cert, _bundle(config.broker_url, ca, identity, cert, replaces))
 
 
 def _previous(existing: Identity | None, renew: bool) -> tuple[Certificate, ...]:
@@ -109,18 +113,34 @@ def _previous(existing: Identity | None, renew: bool) -> tuple[Certificate, ...]
     return existing.certificates
 
 
+def _check_replaced(name: str, registry: Registry, box_id: str, placement: Placement) -> None:
+    """A box may replace only a revoked box of the same tenant, store and register."""
+    if name == box_id:
+        raise FleetError(f"box {box_id!r} cannot replace itself")
+    replaced = registry.find(name)
+    if replaced is None or replaced.kind != "box":
+        raise FleetError("--replaces must name an enrolled box")
+    if replaced.state != "revoked":
+        raise FleetError(f"box {replaced.name!r} is still active: revoke it first "
+                         "(`tillbox fleet revoke`), it must not sell on the same chains")
+    was = (replaced.tenant_id, replaced.store_id, replaced.register_id)
+    if was != (placement.tenant_id, placement.store_id, placement.register_id):
+        raise FleetError(f"box {replaced.name!r} was tenant/store/register "
+                         f"{'/'.join(map(str, was))}; a replacement keeps the same placement")
+
+
 def _record(cert: x509.Certificate) -> Certificate:
     return Certificate(serial=serial_hex(cert), not_before=cert.not_valid_before_utc,
                        not_after=cert.not_valid_after_utc)
 
 
-def _bundle(broker_url: str, ca: FleetCa, identity: Identity,
-            cert: x509.Certificate) -> Bundle:
+def _bundle(broker_url: str, ca: FleetCa, identity: Identity, cert: x509.Certificate,
+            replaces: str | None) -> Bundle:
     manifest = Manifest(box_id=identity.name, tenant_id=identity.tenant_id or "",
                         store_id=identity.store_id or "",
                         register_id=identity.register_id or "",
                         broker_url=broker_url,
-                        not_after=cert.not_valid_after_utc.isoformat())
+                        not_after=cert.not_valid_after_utc.isoformat(), replaces=replaces)
     return Bundle(manifest=manifest, ca_pem=ca.cert.public_bytes(PEM),
                   cert_pem=cert.public_bytes(PEM))
 

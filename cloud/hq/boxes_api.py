@@ -1,4 +1,8 @@
-"""HQ routes about the fleet's boxes: watermark and lag, alarms, and a box's journal export."""
+"""HQ routes about the fleet's boxes: watermark and lag, alarms, and a box's journal export.
+
+One box also shows the handover (box replacement) it took part in: ``replaces`` and
+``replaced_by``.
+"""
 
 from __future__ import annotations
 
@@ -26,13 +30,28 @@ async def boxes(conn: ConnectionDep, tenant: Ident = None, store: Ident = None) 
     return await queries.boxes(conn, Scope(tenant=tenant, store=store))
 
 
+class ReplacedBoxDetail(BoxDetail):
+    """A box with its chain tips, open alarms, and the boxes it replaced / replaced it."""
+
+    replaces: str | None = None
+    """The box whose chains this box continues (handed over by the cloud)."""
+    replaced_by: str | None = None
+    """The box the cloud handed this box's chains over to."""
+
+
+_HANDOVERS = ("SELECT (SELECT predecessor FROM handovers WHERE successor = %(box)s), "
+              "(SELECT successor FROM handovers WHERE predecessor = %(box)s)")
+
+
 @router.get("/boxes/{box_id}", summary="A box with its chain tips and open alarms")
-async def box(conn: ConnectionDep, box_id: BoxId) -> BoxDetail:
-    """One box (404 ``box_not_found``)."""
+async def box(conn: ConnectionDep, box_id: BoxId) -> ReplacedBoxDetail:
+    """One box (404 ``box_not_found``), with ``replaces``/``replaced_by`` after a handover."""
     detail = await queries.box_detail(conn, box_id)
     if detail is None:
         raise not_found("box", box_id, "box_id")
-    return detail
+    row = await (await conn.execute(_HANDOVERS, {"box": box_id})).fetchone()
+    replaces, replaced_by = row if row is not None else (None, None)
+    return ReplacedBoxDetail(**detail.model_dump(), replaces=replaces, replaced_by=replaced_by)
 
 
 async def _lines(request: Request, box_id: str, epoch: str, from_seq: int,

@@ -11,11 +11,16 @@ the worker holds it until the gap fills).
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Literal
 
+import psycopg
+
 from cloud.ingest import wire
 from cloud.ingest.checks import CLEAN, Tip, Verdict, follow, refuse, trusted_after, verify_run
+from cloud.ingest.handover import check_successor
 from cloud.ingest.rows import EntryRow, entry_row
 from cloud.ingest.store import (
     BoxState,
@@ -109,24 +114,36 @@ class Applier:
             return prepared, None
         return await self.apply(prepared)
 
-    async def prepare(self, batch: Batch) -> Answer | Checked:
-        """Without any lock: the ack of a duplicate, or the batch checked against a snapshot."""
+    async def prepare(self, batch: Batch, checker: Executor | None = None) -> Answer | Checked:
+        """Without any lock: the ack of a duplicate, or the batch checked against a snapshot.
+
+        The check runs in ``checker`` when given (a thread: the event loop meanwhile goes on
+        serving the transactions in flight, which hold a box's lock), else in this thread.
+        """
         state = await box_state(self.conn, batch.box)
         position = snapshot_position(batch, state)
         if not position.new_epoch and batch.to_seq <= position.acked_through:
             return Answer("ack", batch.epoch, position.acked_through)
-        return check(batch, start_of(batch, position), position.certificates)
+        start = start_of(batch, position)
+        if checker is None:
+            return check(batch, start, position.certificates)
+        return await asyncio.get_running_loop().run_in_executor(
+            checker, check, batch, start, position.certificates)
 
     async def apply(self, checked: Checked) -> tuple[Answer, Checked | None]:
         """Store a checked batch under the box's lock.
 
         Returns the answer, and the check to keep when the batch is ahead of a gap.
         """
-        async with self.conn.transaction():
-            answer = await self._locked(checked)
+        try:
+            async with self.conn.transaction():
+                answer = await self._locked(checked, skip_stored=False)
+        except psycopg.errors.UniqueViolation:  # see ``store_run``
+            async with self.conn.transaction():
+                answer = await self._locked(checked, skip_stored=True)
         return answer, checked if answer.kind == "ahead" else None
 
-    async def _locked(self, checked: Checked) -> Answer:
+    async def _locked(self, checked: Checked, *, skip_stored: bool) -> Answer:
         batch = checked.batch
         state, tips = await lock_box(self.conn, batch.box, batch.epoch)
         position = await self._position(batch, state)
@@ -138,7 +155,7 @@ class Applier:
             return Answer("ahead", batch.epoch, position.acked_through + 1)
         checked = _reuse(checked, batch, position) or check(
             batch, start_of(batch, position), position.certificates)
-        return await self._apply(checked, state, position, tips)
+        return await self._apply(checked, state, position, tips, skip_stored)
 
     async def _position(self, batch: Batch, state: BoxState) -> Position | None:
         """The position under the lock; ``None`` for a batch of an earlier epoch."""
@@ -156,7 +173,7 @@ class Applier:
         return Answer("nack", batch.epoch, 1, wire.EPOCH, detail)
 
     async def _apply(self, checked: Checked, state: BoxState, position: Position,
-                     known: dict[str, Tip]) -> Answer:
+                     known: dict[str, Tip], skip_stored: bool) -> Answer:
         """Store a run that continues the journal (tips: of the batch's epoch), or refuse it."""
         batch, expected = checked.batch, position.acked_through + 1
         verdict, tips = checked.verdict, {}
@@ -171,8 +188,11 @@ class Applier:
             return Answer("nack", batch.epoch, expected, verdict.reason, verdict.detail)
         if position.new_epoch:
             await self._switch(batch, state)
+        if checked.start_seq == 1:  # a replacement box's journal: as handed over?
+            await check_successor(self.conn, batch.box, batch.epoch, checked.rows)
         await store_run(self.conn, state, batch.epoch, checked.rows, tips,
-                        trusted_after(checked.rows, position.certificates))
+                        trusted_after(checked.rows, position.certificates),
+                        skip_stored=skip_stored)
         return Answer("ack", batch.epoch, checked.rows[-1].seq)
 
     async def _switch(self, batch: Batch, state: BoxState) -> None:

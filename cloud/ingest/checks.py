@@ -5,8 +5,9 @@ trusting the box's current certificates (a run from seq 1 is verified as a whole
 must start with the initialisation event). ``follow`` checks what the verifier cannot see in a
 partial read: the run starts at the expected seq, and the first entry of each chain continues
 the stored chain tip (``chain_seq + 1`` and ``prev_sig`` = the tip's signature) or starts the
-chain; the journal identity and epoch stay the box's. Each answer is a ``Verdict``: clean, or
-the nack reason with the findings.
+chain — or, in a journal that continues a replaced box (its initialisation event declares
+``details.continues``), follows the declared tip; the journal identity and epoch stay the
+box's. Each answer is a ``Verdict``: clean, or the nack reason with the findings.
 """
 
 from __future__ import annotations
@@ -118,7 +119,23 @@ def follow(rows: Sequence[EntryRow], start_seq: int, tips: Mapping[str, Tip],
     if first.seq == 1 and (first.key_event or {}).get("epoch") != epoch:
         return Continued(refuse(wire.EPOCH, "the initialisation event names another epoch "
                                 "than the batch", 1))
-    return _chains(rows, tips)
+    return _chains(rows, {**continued_tips(first), **tips} if first.seq == 1 else tips)
+
+
+def continued_tips(genesis: EntryRow) -> dict[str, Tip]:
+    """The chain tips a journal's initialisation event declares it continues (else none).
+
+    The verifier has checked the declaration of a run from seq 1; what is not a tip here is
+    skipped, and the chain then has to start at 1.
+    """
+    continues = (genesis.key_event or {}).get("continues")
+    chains = continues.get("chains") if isinstance(continues, Mapping) else None
+    if not isinstance(chains, Mapping):
+        return {}
+    return {str(chain): Tip(tip["chain_seq"], tip["seq"], tip["sig"])
+            for chain, tip in chains.items()
+            if isinstance(tip, Mapping) and type(tip.get("chain_seq")) is int
+            and type(tip.get("seq")) is int and isinstance(tip.get("sig"), str)}
 
 
 def trusted_after(rows: Sequence[EntryRow], certificates: Sequence[str]) -> tuple[str, ...]:

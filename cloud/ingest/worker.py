@@ -8,7 +8,8 @@ only after the commit answers with the ack — or the nack of a refused batch. A
 an ``Outbox`` and its sender task: no stage ever waits for a PUBACK, so the message loop sees a
 lost broker at once (an answer lost with it is harmless: the box resends). Batches ahead of a
 gap wait in its ``Parking`` until a commit announced on ``tillbox_ingest`` (``LISTEN``) lets
-them through, or the gap timeout nacks the box. It also keeps each box's last ``status``.
+them through, or the gap timeout nacks the box. It also keeps each box's last ``status`` and
+hands replacement boxes their predecessor's chains (``cloud.ingest.handover_desk``).
 
 Its loops run in one ``asyncio.TaskGroup`` per connection; a lost broker or database ends the
 group and the worker reconnects with exponential backoff and jitter (from the shortest delay
@@ -22,6 +23,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -35,8 +37,9 @@ from cloud.ingest import wire
 from cloud.ingest.apply import Answer, Applier, Checked
 from cloud.ingest.broker import BrokerAddress, mqtt_client
 from cloud.ingest.checks import refuse
+from cloud.ingest.handover_desk import REQUEST_FILTER, REQUEST_LEAF, HandoverDesk
 from cloud.ingest.outbox import Outbox
-from cloud.ingest.parking import Parking
+from cloud.ingest.parking import Parking, Watermarks
 from cloud.ingest.store import CHANNEL, ensure_box, raise_alarm, record_status
 
 log = structlog.get_logger("tillbox.cloud.ingest")
@@ -87,13 +90,24 @@ class IngestWorker:
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
         self.parking = Parking()
+        self.watermarks = Watermarks()
         self._lock = asyncio.Lock()
+        self._checker = ThreadPoolExecutor(1, thread_name_prefix="ingest-check")
+        """Where batches are verified: off the event loop, one at a time."""
         self.ready = asyncio.Event()
         self.stats: Counter[str] = Counter()
         """Batches received, held, acks and nacks sent, since the worker started."""
+        self.handovers = HandoverDesk(config.dsn, config.schema)
+        """Replacement boxes' requests (``cloud.ingest.handover_desk``)."""
 
     async def run(self) -> None:
         """Work until cancelled, reconnecting to the broker and the database as needed."""
+        try:
+            await self._reconnecting()
+        finally:
+            self._checker.shutdown(wait=False, cancel_futures=True)
+
+    async def _reconnecting(self) -> None:
         delay = BACKOFF_FIRST
         while True:
             started = time.monotonic()
@@ -118,6 +132,7 @@ class IngestWorker:
             async with mqtt_client(config.broker, config.client_id) as client:
                 await _subscribe(client, wire.UP_FILTER, required=True)
                 await _subscribe(client, wire.STATUS_FILTER, required=False)
+                await _subscribe(client, REQUEST_FILTER, required=False)
                 session = Session(client, Applier(reader), Applier(writer),
                                   asyncio.Queue(CHECKED_AHEAD), Outbox())
                 self.ready.set()
@@ -128,6 +143,7 @@ class IngestWorker:
                     tasks.create_task(self._listen(session, listener))
                     tasks.create_task(self._sweep(session))
                     tasks.create_task(session.outbox.send(client))
+                    tasks.create_task(self.handovers.serve(client))
 
     # -- check stage ------------------------------------------------------------------------
 
@@ -141,6 +157,8 @@ class IngestWorker:
                 await self._check(session, box, data)
             elif (box := wire.box_of(topic, "status")) is not None:
                 await record_status(session.reader.conn, box, wire.parse_status(data))
+            elif (box := wire.box_of(topic, REQUEST_LEAF)) is not None:
+                self.handovers.offer(box, message)
 
     async def _check(self, session: Session, box: str, payload: bytes) -> None:
         try:
@@ -148,7 +166,7 @@ class IngestWorker:
         except wire.BatchError as error:
             await session.queue.put(Refusal(box, payload, error))
             return
-        prepared = await session.reader.prepare(batch)
+        prepared = await session.reader.prepare(batch, self._checker)
         if isinstance(prepared, Answer):  # a duplicate: the current watermark
             self._answer(session, box, prepared)
         else:
@@ -168,10 +186,7 @@ class IngestWorker:
         """Store a checked batch and answer it; ``False`` when it is (still) ahead of a gap."""
         batch = checked.batch
         async with self._lock:
-            try:
-                answer, held = await session.writer.apply(checked)
-            except (psycopg.DataError, psycopg.IntegrityError) as error:
-                answer, held = await self._unstorable(session, batch, error), None
+            answer, held = await self._store(session, checked)
             if held is not None:  # held under the lock: see ``_listen``
                 self.stats["held"] += 1
                 if not self.parking.hold(held, time.monotonic(), since):
@@ -181,6 +196,21 @@ class IngestWorker:
         if answer.kind == "ack" and batch.box in self.parking:
             await self._retry(session, batch.box)
         return True
+
+    async def _store(self, session: Session, checked: Checked) -> tuple[Answer, Checked | None]:
+        """Apply a checked batch in a transaction, unless it is known to be ahead of a gap."""
+        batch = checked.batch
+        expected = self.watermarks.ahead_of(checked)
+        if expected is not None:
+            return Answer("ahead", batch.epoch, expected), checked
+        try:
+            answer, held = await session.writer.apply(checked)
+        except (psycopg.DataError, psycopg.IntegrityError) as error:
+            return await self._unstorable(session, batch, error), None
+        if answer.kind in ("ack", "ahead"):
+            self.watermarks.see(batch.box, batch.epoch,
+                                answer.seq if answer.kind == "ack" else answer.seq - 1)
+        return answer, held
 
     async def _retry(self, session: Session, box: str) -> None:
         """Try the batches held for ``box`` again, in order, until one is still ahead."""
@@ -227,12 +257,15 @@ class IngestWorker:
 
     async def _listen(self, session: Session, listener: psycopg.AsyncConnection[object]) -> None:
         async for notice in listener.notifies():
+            box, watermark = wire.parse_notice(notice.payload)
+            if watermark is not None:
+                self.watermarks.see(box, *watermark)
             # A batch being applied while the notice came may be about to be held: wait for
             # it (batches are held under the lock), so that no wake-up is lost.
             async with self._lock:
                 pass
-            if notice.payload in self.parking:
-                await self._retry(session, notice.payload)
+            if box in self.parking:
+                await self._retry(session, box)
 
     async def _sweep(self, session: Session) -> None:
         while True:

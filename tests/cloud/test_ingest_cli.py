@@ -38,10 +38,10 @@ def test_migrate_creates_the_schema_once() -> None:
             tables = conn.execute("SELECT table_name FROM information_schema.tables WHERE "
                                   "table_schema = %s ORDER BY 1", (schema,)).fetchall()
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE".encode())
-    assert (first.exit_code, first.output.strip()) == (0, "applied 0001_initial")
+    assert (first.exit_code, first.output.strip()) == (0, "applied 0001_initial, 0002_handovers")
     assert (second.exit_code, second.output.strip()) == (0, "schema up to date")
     assert [t for (t,) in tables] == ["alarms", "boxes", "chain_tips", "entries",
-                                      "schema_migrations"]
+                                      "handovers", "schema_migrations"]
 
 
 def test_migrate_refuses_a_bad_schema_name() -> None:

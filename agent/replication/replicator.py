@@ -39,6 +39,7 @@ import orjson
 import structlog
 from paho.mqtt.properties import Properties
 
+from agent.cancellation import raise_if_cancelled
 from agent.http.context import AppServices
 from agent.observability import INTEGRITY_FAILURE, write_event
 from agent.replication.batches import MAX_PAYLOAD, Batch, at_utc_of, encode_batch
@@ -375,6 +376,7 @@ class Replicator:
 
     async def _send(self, link: Link) -> None:
         while True:
+            raise_if_cancelled()  # a publish below may have swallowed our cancellation
             self._wake.clear()
             self._check_ack_timeout()
             batch = await self._next_batch() if self._may_send() else None

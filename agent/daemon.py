@@ -36,6 +36,7 @@ from collections.abc import Iterator
 import structlog
 import uvicorn
 
+from agent.cancellation import cancel_all
 from agent.composition import Box, compose
 from agent.observability import (
     BOX_START,
@@ -174,24 +175,6 @@ class Daemon:
         self.notifier.notify("STOPPING=1")
         self._server.should_exit = True
         await cancel_all(self._device_tasks)
-
-
-async def cancel_all(tasks: list[asyncio.Task[None]], attempts: int = 20,
-                     every: float = 0.25) -> None:
-    """Cancel ``tasks``, again while any still runs (a few times, then give up and log).
-
-    A library awaiting with ``asyncio.wait_for`` on Python 3.11 can swallow a cancellation
-    that arrives just as what it waits for completes, and its loop then goes on: a second
-    cancellation ends it. Without this, one such loop would keep the daemon from stopping.
-    """
-    for _ in range(attempts):
-        running = [task for task in tasks if not task.done()]
-        if not running:
-            return
-        for task in running:
-            task.cancel()
-        await asyncio.wait(running, timeout=every)
-    log.error("tasks_not_stopping", tasks=[t.get_name() for t in tasks if not t.done()])
 
 
 async def serve(settings: Settings, notifier: SystemdNotifier, started: float) -> int:

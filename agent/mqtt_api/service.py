@@ -29,7 +29,6 @@ from fastapi import FastAPI
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from agent.cancellation import raise_if_cancelled
 from agent.devices import Devices
 from agent.events import BoxEvent, EventBus
 from agent.mqtt_api.dispatch import Dispatcher
@@ -70,7 +69,6 @@ class LocalMqttApi:
             async with Dispatcher(app) as dispatcher, asyncio.TaskGroup() as requests:
                 serving = _Requests(self, dispatcher, requests, slots)
                 while True:
-                    raise_if_cancelled()  # aiomqtt may have swallowed our cancellation
                     await self._attempt(serving, backoff)
                     await asyncio.sleep(backoff.next())
         finally:
@@ -134,7 +132,6 @@ class LocalMqttApi:
 
     async def _watch_health(self, client: aiomqtt.Client) -> None:
         while True:
-            raise_if_cancelled()
             await asyncio.sleep(HEALTH_PERIOD)
             if self.health.status != self._published_health:
                 await self._publish_status(client)

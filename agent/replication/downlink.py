@@ -30,7 +30,6 @@ from paho.mqtt.properties import Properties
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.boxdb import BoxDb
-from agent.cancellation import raise_if_cancelled
 from agent.errors import ProblemError
 from agent.http.context import AppServices
 from agent.replication.commands import CommandRunner
@@ -151,7 +150,6 @@ class Downlink:
     async def worker(self, publish: Publisher) -> None:
         """Handle queued messages one at a time, forever."""
         while True:
-            raise_if_cancelled()  # answering publishes: it may have swallowed a cancellation
             suffix, payload, props = await self.queue.get()
             try:
                 await self.handle(suffix, payload, props, publish)

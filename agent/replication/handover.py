@@ -30,7 +30,6 @@ import orjson
 import structlog
 from paho.mqtt.packettypes import PacketTypes
 
-from agent.cancellation import raise_if_cancelled
 from agent.replication.link import (
     Backoff,
     BoxClient,
@@ -161,7 +160,6 @@ async def fetch_handover(settings: Settings, *,
     backoff = Backoff(cloud.backoff_min_seconds, cloud.backoff_max_seconds)
     log.info("handover_requested", replaces=cloud.replaces, broker=cloud.broker)
     while True:
-        raise_if_cancelled()  # aiomqtt may have swallowed our cancellation
         try:
             document = read_answer(await asker.ask(answer_timeout), settings)
         except HandoverRefused as refused:

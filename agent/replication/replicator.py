@@ -39,7 +39,7 @@ import orjson
 import structlog
 from paho.mqtt.properties import Properties
 
-from agent.cancellation import raise_if_cancelled
+from agent.cancellation import cancel_all
 from agent.http.context import AppServices
 from agent.observability import INTEGRITY_FAILURE, write_event
 from agent.replication.batches import MAX_PAYLOAD, Batch, at_utc_of, encode_batch
@@ -104,9 +104,7 @@ async def race(*coroutines: Coroutine[Any, Any, None]) -> None:
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(tasks)  # not one cancel + gather: a swallowed cancel would hang it
     for task in done:
         if not task.cancelled() and (error := task.exception()) is not None:
             raise error
@@ -238,10 +236,13 @@ class Replicator:
 
     async def run(self) -> None:
         """Replicate until cancelled: the connection loop and the downlink worker."""
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self.downlink.worker(self.publish), name="replication downlink")
+        worker = asyncio.create_task(self.downlink.worker(self.publish),
+                                     name="replication downlink")
+        try:
             while True:
                 await asyncio.sleep(await self._attempt())
+        finally:
+            await cancel_all([worker])  # its publishes may swallow one cancellation
 
     async def _attempt(self) -> float:
         """One connection, served until it ends; return the delay before the next one."""
@@ -376,7 +377,6 @@ class Replicator:
 
     async def _send(self, link: Link) -> None:
         while True:
-            raise_if_cancelled()  # a publish below may have swallowed our cancellation
             self._wake.clear()
             self._check_ack_timeout()
             batch = await self._next_batch() if self._may_send() else None

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from agent.cancellation import cancel_all
 from agent.settings import CloudSettings
 from fiscal.journal import SYSTEM, Journal, Pending
 from fiscal.records import Event
@@ -306,6 +307,6 @@ async def replicating(replicator: Any) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_all([task])  # as the daemon does: aiomqtt may swallow one cancellation
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]

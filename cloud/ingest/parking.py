@@ -5,12 +5,6 @@ applied out of order; a batch ahead of the watermark waits here (already verifie
 commit of the gap — this worker's or another's, announced by ``NOTIFY`` — lets it through.
 A batch held longer than the gap timeout is dropped and the box is nacked with the seq the
 cloud expects (the box rewinds and sends again). Memory stays bounded: a few batches per box.
-
-``Watermarks`` remembers the highest watermark the worker has heard of per box (its own
-answers, other workers' commits): a batch known to be ahead is held at once, without a
-transaction that would only wait for the box's lock and find the gap. What is known is a lower
-bound (a watermark only grows within an epoch), so a batch is never held wrongly for long: the
-commit that moved the watermark past what is known is announced, and the held batch retried.
 """
 
 from __future__ import annotations
@@ -67,24 +61,3 @@ class Parking:
 
     def __len__(self) -> int:
         return sum(len(held) for held in self._boxes.values())
-
-
-class Watermarks:
-    """The highest watermark heard of per box: ``(epoch, acked_through)``."""
-
-    def __init__(self) -> None:
-        self._boxes: dict[str, tuple[str, int]] = {}
-
-    def see(self, box: str, epoch: str, acked_through: int) -> None:
-        """Remember a watermark (an older one of the same epoch is ignored)."""
-        known = self._boxes.get(box)
-        if known is None or known[0] != epoch or known[1] < acked_through:
-            self._boxes[box] = (epoch, acked_through)
-
-    def ahead_of(self, checked: Checked) -> int | None:
-        """The seq the box is known to expect next, if the batch starts after it."""
-        batch = checked.batch
-        known = self._boxes.get(batch.box)
-        if known is None or known[0] != batch.epoch or batch.from_seq <= known[1] + 1:
-            return None
-        return known[1] + 1

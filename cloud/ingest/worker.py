@@ -39,7 +39,7 @@ from cloud.ingest.broker import BrokerAddress, mqtt_client
 from cloud.ingest.checks import refuse
 from cloud.ingest.handover_desk import REQUEST_FILTER, REQUEST_LEAF, HandoverDesk
 from cloud.ingest.outbox import Outbox
-from cloud.ingest.parking import Parking, Watermarks
+from cloud.ingest.parking import Parking
 from cloud.ingest.store import CHANNEL, ensure_box, raise_alarm, record_status
 
 log = structlog.get_logger("tillbox.cloud.ingest")
@@ -90,7 +90,6 @@ class IngestWorker:
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
         self.parking = Parking()
-        self.watermarks = Watermarks()
         self._lock = asyncio.Lock()
         self._checker = ThreadPoolExecutor(1, thread_name_prefix="ingest-check")
         """Where batches are verified: off the event loop, one at a time."""
@@ -198,19 +197,11 @@ class IngestWorker:
         return True
 
     async def _store(self, session: Session, checked: Checked) -> tuple[Answer, Checked | None]:
-        """Apply a checked batch in a transaction, unless it is known to be ahead of a gap."""
-        batch = checked.batch
-        expected = self.watermarks.ahead_of(checked)
-        if expected is not None:
-            return Answer("ahead", batch.epoch, expected), checked
+        """Apply a checked batch in a transaction (held if the box's lock finds a gap)."""
         try:
-            answer, held = await session.writer.apply(checked)
+            return await session.writer.apply(checked)
         except (psycopg.DataError, psycopg.IntegrityError) as error:
-            return await self._unstorable(session, batch, error), None
-        if answer.kind in ("ack", "ahead"):
-            self.watermarks.see(batch.box, batch.epoch,
-                                answer.seq if answer.kind == "ack" else answer.seq - 1)
-        return answer, held
+            return await self._unstorable(session, checked.batch, error), None
 
     async def _retry(self, session: Session, box: str) -> None:
         """Try the batches held for ``box`` again, in order, until one is still ahead."""
@@ -257,9 +248,7 @@ class IngestWorker:
 
     async def _listen(self, session: Session, listener: psycopg.AsyncConnection[object]) -> None:
         async for notice in listener.notifies():
-            box, watermark = wire.parse_notice(notice.payload)
-            if watermark is not None:
-                self.watermarks.see(box, *watermark)
+            box, _ = wire.parse_notice(notice.payload)
             # A batch being applied while the notice came may be about to be held: wait for
             # it (batches are held under the lock), so that no wake-up is lost.
             async with self._lock:

@@ -1,4 +1,4 @@
-"""Storing runs by COPY, the commit notices and the watermarks a worker learns from them."""
+"""Storing runs by COPY, and the commit notices."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pgkit import connect, fetch_all, pg_schema
 
 from cloud.ingest import wire
 from cloud.ingest.apply import Answer, Applier, check
-from cloud.ingest.parking import Watermarks
 from cloud.ingest.store import CHANNEL
 from cloud.ingest.wire import Batch, parse_batch
 
@@ -82,18 +81,3 @@ def test_notices_round_trip_and_bare_box_ids_are_read() -> None:
     assert wire.parse_notice("box-1") == ("box-1", None)
     assert wire.parse_notice("12") == ("12", None)
     assert wire.parse_notice('["box", "e", "7"]') == ('["box", "e", "7"]', None)
-
-
-def test_a_batch_is_known_ahead_only_past_the_next_seq_of_its_epoch(
-        journal: DemoJournal) -> None:
-    """Unknown boxes, the next batch and other epochs are not ahead; older news is ignored."""
-    marks = Watermarks()
-    later = check(batch(journal, 11, 5), 11, ())
-    assert marks.ahead_of(later) is None
-    marks.see(BOX, journal.epoch, 4)
-    assert marks.ahead_of(later) == 5
-    marks.see(BOX, journal.epoch, 10)
-    marks.see(BOX, journal.epoch, 6)
-    assert marks.ahead_of(later) is None
-    marks.see(BOX, "another", 2)
-    assert marks.ahead_of(later) is None

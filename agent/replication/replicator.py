@@ -397,11 +397,14 @@ class Replicator:
 
     async def _next_batch(self) -> Batch | None:
         upper = self.journal.state.seq  # committed and durable: never beyond it
-        wanted = min(self.settings.batch_size, upper - self.next_seq + 1,
+        start = self.next_seq
+        wanted = min(self.settings.batch_size, upper - start + 1,
                      int(MAX_PAYLOAD / self._entry_size * 1.25) + 1)
-        rows = await self.journal.store.raw_bodies(self.next_seq, max(1, wanted))
+        rows = await self.journal.store.raw_bodies(start, max(1, wanted))
+        if self.next_seq != start:  # a nack or an ack timeout rewound us meanwhile
+            return None
         batch = encode_batch(self.box_id, self.epoch, [row for row in rows if row[0] <= upper])
-        if batch is None or batch.from_seq != self.next_seq:
+        if batch is None or batch.from_seq != start:
             log.error("journal_entry_missing", seq=self.next_seq)
             return None
         self._entry_size = max(64.0, len(batch.payload) / batch.count)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from test_image_recipe import ini_sections
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = ROOT / "image"
@@ -52,22 +53,6 @@ def disk_signature() -> str:
 def partuuid(name: str) -> str:
     """The PARTUUID of a partition of the layout: signature and number."""
     return f"{disk_signature()}-{NUMBERS[name]:02x}"
-
-
-def ini_sections(text: str) -> dict[str, dict[str, str]]:
-    """A RAUC-style ini file: ``[section]`` → ``key=value`` (comments dropped)."""
-    sections: dict[str, dict[str, str]] = {}
-    current: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("["):
-            current = sections.setdefault(line.strip("[]"), {})
-        else:
-            key, _, value = line.partition("=")
-            current[key.strip()] = value.strip()
-    return sections
 
 
 def autoboot(path: Path) -> dict[str, str]:

@@ -2,8 +2,8 @@
 
 Every write of a batch happens inside one transaction that first locks the box's row
 (``SELECT … FOR UPDATE``), so workers side by side apply a box's batches one at a time. A
-stored run notifies ``tillbox_ingest`` with the box's new watermark (``wire.notice_payload``,
-delivered at commit) so that workers holding later batches of that box try them again.
+stored run notifies ``tillbox_ingest`` with the box id (delivered at commit) so that workers
+holding later batches of that box try them again.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 import psycopg
 
-from cloud.ingest import wire
 from cloud.ingest.checks import Tip, Verdict
 from cloud.ingest.rows import COLUMNS, EntryRow
 
@@ -157,7 +156,7 @@ async def store_run(conn: Connection, state: BoxState, epoch: str, rows: Sequenc
         await conn.execute(_ADVANCE, (epoch, last.seq, list(certificates), last.store_id,
                                       last.register_id, last.at_utc, state.box_id))
         await conn.execute("SELECT pg_notify(%s, %s)",
-                           (CHANNEL, wire.notice_payload(state.box_id, epoch, last.seq)))
+                           (CHANNEL, state.box_id))
 
 
 async def _copy_entries(conn: Connection, box_id: str, epoch: str,

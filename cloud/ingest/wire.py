@@ -134,22 +134,6 @@ def parse_batch(payload: bytes, box: str) -> Batch:
     return Batch(box, epoch, from_seq, to_seq, tuple(entries))
 
 
-def notice_payload(box: str, epoch: str, acked_through: int) -> str:
-    """What a commit announces to the other workers (``NOTIFY``): the box's new watermark."""
-    return orjson.dumps([box, epoch, acked_through]).decode()
-
-
-def parse_notice(payload: str) -> tuple[str, tuple[str, int] | None]:
-    """The box of a commit notice and its ``(epoch, acked_through)`` (``None``: a bare box id)."""
-    try:
-        box, epoch, acked_through = orjson.loads(payload)
-    except (orjson.JSONDecodeError, TypeError, ValueError):
-        return payload, None
-    if isinstance(box, str) and isinstance(epoch, str) and type(acked_through) is int:
-        return box, (epoch, acked_through)
-    return payload, None
-
-
 def loose_epoch(payload: bytes) -> str:
     """The epoch named by a batch that could not be read, or ``""``."""
     try:

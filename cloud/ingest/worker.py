@@ -248,7 +248,7 @@ class IngestWorker:
 
     async def _listen(self, session: Session, listener: psycopg.AsyncConnection[object]) -> None:
         async for notice in listener.notifies():
-            box, _ = wire.parse_notice(notice.payload)
+            box = notice.payload
             # A batch being applied while the notice came may be about to be held: wait for
             # it (batches are held under the lock), so that no wake-up is lost.
             async with self._lock:
